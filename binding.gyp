@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "vdisk_native",
+      "sources": ["native/vdisk_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,411 @@
+/**
+ * The host-file leaf: a regular file (or block device) as a BlockDevice, honouring the cache
+ * mode's three flags (cache-mode.ts) and holding the QEMU-compatible image lock (image-lock.ts).
+ *
+ * O_DIRECT needs the buffer address, the file offset and the length aligned to the logical block
+ * size. Node Buffers give no address guarantee, so every direct transfer goes through a bounce
+ * buffer from the native helper's aligned allocator. Unaligned writes become read-modify-write of
+ * the covering blocks, serialised against overlapping writes by a range lock (an aligned write
+ * takes the range shared, a read-modify-write takes it exclusive), so no update is lost.
+ *
+ * Reads past the end of the file return zeroes; formats rely on that for clusters at the tail.
+ */
+import fs from 'node:fs';
+import { alignDown, alignUp, BlockError, fromSystemError, RangeLock } from '../util/index.js';
+import { cacheFlags, type CacheFlags, type CacheMode } from './cache-mode.js';
+import {
+  checkRange,
+  checkWritable,
+  type BlockCaps,
+  type BlockDevice,
+  type Extent,
+  type WriteOptions,
+  type ZeroOptions,
+} from './device.js';
+import { acquireImageLock, releaseImageLock } from './image-lock.js';
+import { alignedBuffer, FALLOC, native, SEEK_DATA, SEEK_HOLE } from './native.js';
+
+export interface HostFileOptions {
+  readOnly?: boolean;
+  cache?: CacheMode;
+  /** Take the image lock (default true). */
+  lock?: boolean;
+  /** Create the file if it does not exist (fails if it does, unless `truncate`). */
+  create?: boolean;
+  truncate?: boolean;
+}
+
+const MAX_TRANSFER = 32 * 1024 * 1024;
+
+function readAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+function writeAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+export class HostFile implements BlockDevice {
+  readonly path: string;
+  readonly flags: CacheFlags;
+  readonly caps: BlockCaps;
+  /** Alignment of offsets, lengths and buffers for direct I/O (1 when not direct). */
+  readonly align: number;
+  private fd: number;
+  private length: number;
+  private readonly rmw = new RangeLock();
+  private closed = false;
+
+  private constructor(
+    path: string,
+    fd: number,
+    length: number,
+    flags: CacheFlags,
+    readOnly: boolean,
+    align: number,
+  ) {
+    this.path = path;
+    this.fd = fd;
+    this.length = length;
+    this.flags = flags;
+    this.align = align;
+    this.caps = {
+      readOnly,
+      canFlush: !flags.noFlush,
+      canFua: true,
+      canDiscard: !readOnly,
+      canZero: !readOnly,
+      rotational: false,
+      minBlockSize: 1,
+      preferredBlockSize: 4096,
+      maxTransfer: MAX_TRANSFER,
+    };
+  }
+
+  static async open(path: string, opts: HostFileOptions = {}): Promise<HostFile> {
+    const readOnly = opts.readOnly ?? false;
+    const flags = cacheFlags(opts.cache ?? 'writeback');
+    const C = fs.constants;
+    let oflags = readOnly ? C.O_RDONLY : C.O_RDWR;
+    if (opts.create) oflags |= C.O_CREAT | (opts.truncate ? C.O_TRUNC : C.O_EXCL);
+    if (flags.writethrough) oflags |= C.O_DSYNC;
+    if (flags.direct) oflags |= C.O_DIRECT;
+    let fd: number;
+    try {
+      fd = fs.openSync(path, oflags, 0o644);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (flags.direct && code === 'EINVAL') {
+        throw new BlockError(
+          'NOT_SUPPORTED',
+          `cannot open ${path} with cache mode that bypasses the host page cache: the file system does not support O_DIRECT`,
+          { cause: err },
+        );
+      }
+      throw fromSystemError(err, `cannot open ${path}`);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw new BlockError('INVALID', `${path} is a directory`);
+      const length = st.isBlockDevice() ? blockDeviceSize(fd) : st.size;
+      const align = flags.direct ? probeDirectAlignment(fd, path) : 1;
+      if (opts.lock ?? true) acquireImageLock(fd, path, !readOnly);
+      return new HostFile(path, fd, length, flags, readOnly, align);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  /** The raw file descriptor, for the few callers that need it (tests, diagnostics). */
+  get descriptor(): number {
+    return this.fd;
+  }
+
+  async read(offset: number, buf: Buffer): Promise<void> {
+    checkRange(this, offset, buf.length);
+    await this.pread(offset, buf);
+  }
+
+  async write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, data.length);
+    await this.pwrite(offset, data, opts);
+  }
+
+  /** Reads at any offset; bytes past the end of the file read as zeroes. */
+  async pread(offset: number, buf: Buffer): Promise<void> {
+    if (buf.length === 0) return;
+    if (this.align > 1 && !(offset % this.align === 0 && buf.length % this.align === 0)) {
+      const start = alignDown(offset, this.align);
+      const end = alignUp(offset + buf.length, this.align);
+      const bounce = alignedBuffer(end - start, this.align);
+      await this.readFully(bounce, start);
+      bounce.copy(buf, 0, offset - start, offset - start + buf.length);
+      return;
+    }
+    if (this.align > 1) {
+      const bounce = alignedBuffer(buf.length, this.align);
+      await this.readFully(bounce, offset);
+      bounce.copy(buf);
+      return;
+    }
+    await this.readFully(buf, offset);
+  }
+
+  private async readFully(buf: Buffer, pos: number): Promise<void> {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = await readAsync(this.fd, buf, done, buf.length - done, pos + done);
+        if (n === 0) {
+          buf.fill(0, done);
+          return;
+        }
+        done += n;
+      }
+    } catch (err) {
+      throw fromSystemError(err, `read of ${this.path} at ${pos + done} failed`);
+    }
+  }
+
+  private async writeFully(buf: Buffer, pos: number): Promise<void> {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        done += await writeAsync(this.fd, buf, done, buf.length - done, pos + done);
+      }
+    } catch (err) {
+      throw fromSystemError(err, `write to ${this.path} at ${pos + done} failed`);
+    }
+  }
+
+  /** Writes at any offset, extending the file when the write goes past its end. */
+  async pwrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    if (data.length === 0) return;
+    if (this.align === 1) {
+      await this.writeFully(data, offset);
+    } else {
+      await this.directWrite(offset, data);
+    }
+    if (offset + data.length > this.length) this.length = offset + data.length;
+    if (opts?.fua && !this.flags.writethrough) await this.flush();
+  }
+
+  private async directWrite(offset: number, data: Buffer): Promise<void> {
+    const a = this.align;
+    const start = alignDown(offset, a);
+    const end = alignUp(offset + data.length, a);
+    const aligned = start === offset && end === offset + data.length;
+    const release = await this.rmw.acquire(start, end, !aligned);
+    try {
+      const bounce = alignedBuffer(end - start, a);
+      if (!aligned) {
+        // Read-modify-write the partial head and tail blocks.
+        await this.readFully(bounce.subarray(0, a), start);
+        if (end - a > start) await this.readFully(bounce.subarray(end - start - a), end - a);
+      }
+      data.copy(bounce, offset - start);
+      const before = this.length;
+      await this.writeFully(bounce, start);
+      // A padded tail block must not grow the file past what the caller wrote.
+      const want = Math.max(before, offset + data.length);
+      if (end > want) {
+        try {
+          fs.ftruncateSync(this.fd, want);
+        } catch (err) {
+          throw fromSystemError(err, `truncate of ${this.path} failed`);
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.flags.noFlush || this.caps.readOnly) return;
+    try {
+      await fdatasyncAsync(this.fd);
+    } catch (err) {
+      throw fromSystemError(err, `flush of ${this.path} failed`);
+    }
+  }
+
+  /** Releases the host blocks of the range (punch hole). Best effort: unsupported is not an error. */
+  async discard(offset: number, length: number): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, length);
+    if (length === 0) return;
+    try {
+      await native().fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `discard on ${this.path} failed`);
+    }
+  }
+
+  async writeZeroes(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
+    checkWritable(this);
+    checkRange(this, offset, length);
+    await this.zeroRange(offset, length, opts);
+  }
+
+  /** Zeroes a host range at any offset (may extend the file). */
+  async zeroRange(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
+    if (length === 0) return;
+    const n = native();
+    const within = offset + length <= this.length;
+    try {
+      if (opts?.mayUnmap && within) {
+        await n.fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
+      } else {
+        await n.fallocate(this.fd, FALLOC.ZERO_RANGE | (within ? FALLOC.KEEP_SIZE : 0), offset, length);
+        if (offset + length > this.length) this.length = offset + length;
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `write zeroes on ${this.path} failed`);
+      if (opts?.fast)
+        throw new BlockError('NOT_SUPPORTED', 'fast zeroing is not supported by the host file system');
+      await this.writeZeroBytes(offset, length);
+    }
+    if (opts?.fua && !this.flags.writethrough) await this.flush();
+  }
+
+  private async writeZeroBytes(offset: number, length: number): Promise<void> {
+    const chunk = Buffer.alloc(Math.min(length, 1024 * 1024));
+    for (let done = 0; done < length; done += chunk.length) {
+      const n = Math.min(chunk.length, length - done);
+      await this.pwrite(offset + done, chunk.subarray(0, n));
+    }
+  }
+
+  /** Data and holes of the host file, from SEEK_DATA / SEEK_HOLE. */
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    checkRange(this, offset, length);
+    const out: Extent[] = [];
+    const end = offset + length;
+    const n = native();
+    let pos = offset;
+    const push = (len: number, data: boolean): void => {
+      const last = out[out.length - 1];
+      if (last && last.data === data) {
+        last.length += len;
+        return;
+      }
+      out.push({
+        offset: pos,
+        length: len,
+        data,
+        zero: !data,
+        present: true,
+        depth: 0,
+        hostOffset: pos,
+        hostFile: this.path,
+      });
+    };
+    while (pos < end) {
+      let dataStart: number;
+      try {
+        dataStart = n.seek(this.fd, pos, SEEK_DATA);
+      } catch {
+        // No SEEK_DATA support: report everything as data.
+        push(end - pos, true);
+        break;
+      }
+      if (dataStart < 0 || dataStart >= end) {
+        push(end - pos, false);
+        break;
+      }
+      if (dataStart > pos) {
+        push(dataStart - pos, false);
+        pos = dataStart;
+      }
+      let holeStart = n.seek(this.fd, pos, SEEK_HOLE);
+      if (holeStart < 0 || holeStart > end) holeStart = end;
+      push(holeStart - pos, true);
+      pos = holeStart;
+    }
+    return out;
+  }
+
+  /** Sets the file length. Growing extends with a hole unless preallocation is asked for. */
+  async truncate(length: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): Promise<void> {
+    checkWritable(this);
+    const old = this.length;
+    try {
+      if (prealloc === 'full' && length > old) {
+        await this.writeZeroBytes(old, length - old);
+      } else {
+        fs.ftruncateSync(this.fd, length);
+        if (prealloc === 'falloc' && length > old) await native().fallocate(this.fd, 0, old, length - old);
+      }
+    } catch (err) {
+      throw fromSystemError(err, `resize of ${this.path} failed`);
+    }
+    this.length = length;
+  }
+
+  /** Allocates host blocks for [offset, offset+length) without changing their contents. */
+  async allocate(offset: number, length: number): Promise<void> {
+    try {
+      await native().fallocate(this.fd, 0, offset, length);
+    } catch (err) {
+      throw fromSystemError(err, `preallocation of ${this.path} failed`);
+    }
+    if (offset + length > this.length) this.length = offset + length;
+  }
+
+  /** Bytes the file occupies on the host (st_blocks * 512), qemu-img's "actual-size". */
+  allocatedBytes(): number {
+    return fs.fstatSync(this.fd).blocks * 512;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.caps.readOnly) await this.flush();
+    } finally {
+      try {
+        releaseImageLock(this.fd);
+      } catch {
+        // Closing the descriptor drops the locks anyway.
+      }
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+function blockDeviceSize(fd: number): number {
+  // lseek to the end gives a block device's size.
+  const n = native().seek(fd, 0, SEEK_HOLE);
+  return n < 0 ? 0 : n;
+}
+
+/** The smallest alignment O_DIRECT accepts on this file: 512 or 4096 bytes. */
+function probeDirectAlignment(fd: number, path: string): number {
+  for (const a of [512, 4096]) {
+    const buf = alignedBuffer(a, 4096);
+    try {
+      fs.readSync(fd, buf, 0, a, 0);
+      return a;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EINVAL') throw fromSystemError(err, `cannot read ${path}`);
+    }
+  }
+  throw new BlockError('NOT_SUPPORTED', `cannot do direct I/O on ${path}: no usable alignment`);
+}

@@ -1,0 +1,7 @@
+/** block: the BlockDevice interface, the host-file leaf with cache modes and image locks, memory devices. */
+export * from './device.js';
+export * from './cache-mode.js';
+export * from './host-file.js';
+export * from './memory.js';
+export * from './image-lock.js';
+export { alignedBuffer, native } from './native.js';

@@ -1,0 +1,49 @@
+/**
+ * Loader for the native helper (native/vdisk_native.c), built by node-gyp at install time.
+ * It provides what Node's fs lacks: aligned buffers for O_DIRECT, fallocate, SEEK_DATA/SEEK_HOLE
+ * and open-file-description locks.
+ */
+import { createRequire } from 'node:module';
+import { BlockError } from '../util/index.js';
+
+export interface NativeHelper {
+  allocAligned(size: number, align: number): ArrayBuffer;
+  fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
+  /** whence 3 = SEEK_DATA, 4 = SEEK_HOLE; returns -1 when there is no data past offset (ENXIO). */
+  seek(fd: number, offset: number, whence: 3 | 4): number;
+  ofdLock(fd: number, offset: number, exclusive: boolean): boolean;
+  ofdUnlock(fd: number, offset: number): void;
+  ofdTest(fd: number, offset: number): boolean;
+}
+
+/** fallocate(2) modes. */
+export const FALLOC = {
+  KEEP_SIZE: 0x01,
+  PUNCH_HOLE: 0x02,
+  ZERO_RANGE: 0x10,
+} as const;
+
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+let cached: NativeHelper | undefined;
+
+export function native(): NativeHelper {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const candidates = ['../../../build/Release/vdisk_native.node', '../../build/Release/vdisk_native.node'];
+  for (const c of candidates) {
+    try {
+      cached = require(c) as NativeHelper;
+      return cached;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
+    }
+  }
+  throw new BlockError('NOT_SUPPORTED', 'the native helper is not built: run `npm ci` (it runs node-gyp)');
+}
+
+/** An aligned, zero-filled Buffer suitable for O_DIRECT I/O. */
+export function alignedBuffer(size: number, align: number): Buffer {
+  return Buffer.from(native().allocAligned(size, align));
+}

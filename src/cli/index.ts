@@ -1,0 +1,2 @@
+/** cli: the `vdisk` command line. */
+export { main } from './main.js';

@@ -1,0 +1,56 @@
+/**
+ * formats: image files as BlockDevices. `openImage` probes the format and opens the backing
+ * chain; `createImage` writes a new image.
+ */
+import fs from 'node:fs';
+import { BlockError, fromSystemError } from '../util/index.js';
+import { RawImage } from './raw/index.js';
+import type { CreateImageOptions, Image, ImageFormat, OpenImageOptions } from './image.js';
+
+export * from './image.js';
+export { RawImage } from './raw/index.js';
+
+/** Reads the first bytes of a file and names its format (raw when nothing else matches). */
+export function probeFormat(path: string): ImageFormat {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    throw fromSystemError(err, `cannot open ${path}`);
+  }
+  try {
+    const head = Buffer.alloc(4);
+    const n = fs.readSync(fd, head, 0, 4, 0);
+    if (n === 4 && head.readUInt32BE(0) === 0x514649fb) return 'qcow2';
+    return 'raw';
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function openImage(path: string, opts: OpenImageOptions = {}): Promise<Image> {
+  const format = opts.format ?? probeFormat(path);
+  switch (format) {
+    case 'raw':
+      return RawImage.open(path, opts);
+    case 'qcow2':
+      throw new BlockError('NOT_SUPPORTED', `qcow2 support is being written (${path})`);
+  }
+}
+
+export async function createImage(path: string, opts: CreateImageOptions): Promise<void> {
+  const options = { ...(opts.options ?? {}) };
+  switch (opts.format) {
+    case 'raw': {
+      if (opts.backingFile) throw new BlockError('INVALID', "format 'raw' does not support backing files");
+      if (opts.size === undefined) throw new BlockError('INVALID', 'an image size is required');
+      const prealloc = options['preallocation'] ?? 'off';
+      delete options['preallocation'];
+      const extra = Object.keys(options);
+      if (extra.length) throw new BlockError('INVALID', `invalid option '${extra[0]}' for format 'raw'`);
+      return RawImage.create(path, opts.size, prealloc);
+    }
+    case 'qcow2':
+      throw new BlockError('NOT_SUPPORTED', `qcow2 support is being written (${path})`);
+  }
+}

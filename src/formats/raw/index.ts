@@ -1,0 +1,2 @@
+/** The raw format driver. */
+export { RawImage } from './raw.js';

@@ -1,0 +1,5 @@
+/** util: byte codecs helpers, sizes, locks and typed errors. The bottom layer: imports nothing. */
+export * from './errors.js';
+export * from './size.js';
+export * from './bytes.js';
+export * from './locks.js';

@@ -1,0 +1,120 @@
+/**
+ * Concurrency primitives. Every `await` lets another request run, so shared state is guarded
+ * explicitly with these (STYLE.md convention 8).
+ *
+ * - `Mutex`: one holder at a time, FIFO.
+ * - `RangeLock`: shared/exclusive locks on half-open byte ranges [start, end). Shared holders of
+ *   overlapping ranges coexist; an exclusive holder excludes every overlapping holder. Waiters
+ *   are granted in arrival order among overlapping requests, so a stream of readers cannot
+ *   starve a writer.
+ */
+
+export class Mutex {
+  private locked = false;
+  private readonly waiters: Array<() => void> = [];
+
+  async lock(): Promise<() => void> {
+    if (!this.locked) {
+      this.locked = true;
+      return () => this.unlock();
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return () => this.unlock();
+  }
+
+  private unlock(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.locked = false;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.lock();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  get isLocked(): boolean {
+    return this.locked;
+  }
+}
+
+interface RangeRequest {
+  start: number;
+  end: number;
+  exclusive: boolean;
+  granted: boolean;
+  grant?: () => void;
+}
+
+function overlaps(a: RangeRequest, b: RangeRequest): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+function conflicts(a: RangeRequest, b: RangeRequest): boolean {
+  return overlaps(a, b) && (a.exclusive || b.exclusive);
+}
+
+export class RangeLock {
+  /** Granted and waiting requests, in arrival order. */
+  private readonly queue: RangeRequest[] = [];
+
+  /** Acquires [start, end) and resolves to a release function. */
+  async acquire(start: number, end: number, exclusive: boolean): Promise<() => void> {
+    const req: RangeRequest = { start, end, exclusive, granted: false };
+    // Granted if it conflicts with no earlier request (granted or waiting): FIFO among overlaps.
+    const blocked = this.queue.some((r) => conflicts(r, req));
+    this.queue.push(req);
+    if (!blocked) {
+      req.granted = true;
+    } else {
+      await new Promise<void>((resolve) => {
+        req.grant = resolve;
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release(req);
+    };
+  }
+
+  async run<T>(start: number, end: number, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(start, end, exclusive);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Number of granted or waiting requests (for tests and drain checks). */
+  get size(): number {
+    return this.queue.length;
+  }
+
+  private release(req: RangeRequest): void {
+    const i = this.queue.indexOf(req);
+    if (i >= 0) this.queue.splice(i, 1);
+    // Grant each waiter that conflicts with no request ahead of it.
+    for (let j = 0; j < this.queue.length; j++) {
+      const w = this.queue[j]!;
+      if (w.granted) continue;
+      let ok = true;
+      for (let k = 0; k < j; k++) {
+        if (conflicts(this.queue[k]!, w)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) {
+        w.granted = true;
+        w.grant!();
+      }
+    }
+  }
+}

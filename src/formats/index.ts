@@ -5,10 +5,19 @@
 import fs from 'node:fs';
 import { BlockError, fromSystemError } from '../util/index.js';
 import { RawImage } from './raw/index.js';
-import type { CreateImageOptions, Image, ImageFormat, OpenImageOptions } from './image.js';
+import { Qcow2Image, QCOW2_MAGIC } from './qcow2/index.js';
+import type {
+  CheckOptions,
+  CheckReport,
+  CreateImageOptions,
+  Image,
+  ImageFormat,
+  OpenImageOptions,
+} from './image.js';
 
 export * from './image.js';
 export { RawImage } from './raw/index.js';
+export * from './qcow2/index.js';
 
 /** Reads the first bytes of a file and names its format (raw when nothing else matches). */
 export function probeFormat(path: string): ImageFormat {
@@ -21,7 +30,7 @@ export function probeFormat(path: string): ImageFormat {
   try {
     const head = Buffer.alloc(4);
     const n = fs.readSync(fd, head, 0, 4, 0);
-    if (n === 4 && head.readUInt32BE(0) === 0x514649fb) return 'qcow2';
+    if (n === 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
     return 'raw';
   } finally {
     fs.closeSync(fd);
@@ -34,7 +43,7 @@ export async function openImage(path: string, opts: OpenImageOptions = {}): Prom
     case 'raw':
       return RawImage.open(path, opts);
     case 'qcow2':
-      throw new BlockError('NOT_SUPPORTED', `qcow2 support is being written (${path})`);
+      return Qcow2Image.open(path, opts, openImage);
   }
 }
 
@@ -51,6 +60,21 @@ export async function createImage(path: string, opts: CreateImageOptions): Promi
       return RawImage.create(path, opts.size, prealloc);
     }
     case 'qcow2':
-      throw new BlockError('NOT_SUPPORTED', `qcow2 support is being written (${path})`);
+      return Qcow2Image.create(path, opts, openImage);
+  }
+}
+
+/**
+ * Checks an image's metadata (qemu-img check). Formats without metadata to check answer with
+ * NOT_SUPPORTED ("This image format does not support checks" in the CLI).
+ */
+export async function checkImage(path: string, opts: CheckOptions = {}): Promise<CheckReport> {
+  const format = opts.format ?? probeFormat(path);
+  if (format !== 'qcow2') throw new BlockError('NOT_SUPPORTED', 'This image format does not support checks');
+  const img = await Qcow2Image.open(path, { readOnly: !opts.repair, openBacking: false });
+  try {
+    return await img.check(opts);
+  } finally {
+    await img.close();
   }
 }

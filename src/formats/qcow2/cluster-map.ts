@@ -1,0 +1,222 @@
+/**
+ * Guest-to-host mapping: the active L1 table (kept in memory) and a cache of L2 tables.
+ *
+ * L2 tables are loaded on demand; concurrent loads of one table share a promise, so a table is
+ * in the cache at most once and in-place updates are never overwritten by a stale load. Tables
+ * being updated are pinned so they cannot be evicted between the change and its write-back.
+ *
+ * Mutating methods must be called with `state.meta` held. Crash ordering: a new L2 table is
+ * written and synced before the L1 entry points at it; a new L1 table is written and synced
+ * before the header points at it.
+ */
+import { BlockError } from '../../util/index.js';
+import { decodeL1Entry, decodeL2Entry, encodeL1Entry, type L2Entry } from './entries.js';
+import type { Refcounts } from './refcounts.js';
+import type { Qcow2State } from './state.js';
+
+const MAX_L2_CACHE_BYTES = 32 * 1024 * 1024;
+
+export class ClusterMap {
+  l1: Buffer;
+  private readonly cache = new Map<number, Buffer>();
+  private readonly loading = new Map<number, Promise<Buffer>>();
+  private readonly pinned = new Map<number, number>();
+  private readonly maxTables: number;
+
+  constructor(
+    private readonly s: Qcow2State,
+    private readonly rc: Refcounts,
+    l1: Buffer,
+  ) {
+    this.l1 = l1;
+    this.maxTables = Math.max(16, Math.floor(MAX_L2_CACHE_BYTES / s.clusterSize));
+  }
+
+  static async load(s: Qcow2State, rc: Refcounts): Promise<ClusterMap> {
+    const h = s.header;
+    const need = Math.ceil(h.size / (s.clusterSize * s.l2Entries));
+    if (h.l1Size < need)
+      throw s.markCorrupt(`L1 table has ${h.l1Size} entries, fewer than the ${need} the image size needs`);
+    if (h.l1Size > (32 * 1024 * 1024) / 8) throw s.markCorrupt(`L1 table size ${h.l1Size} is too large`);
+    if (h.l1Size > 0 && h.l1TableOffset % s.clusterSize !== 0)
+      throw s.markCorrupt('L1 table offset is not cluster aligned');
+    const bytes = h.l1Size * 8;
+    if (h.l1Size > 0 && h.l1TableOffset + bytes > s.file.size)
+      throw s.markCorrupt('L1 table is past the end of the file');
+    const l1 = Buffer.alloc(Math.ceil(bytes / s.clusterSize) * s.clusterSize);
+    if (bytes) await s.file.pread(h.l1TableOffset, l1.subarray(0, bytes));
+    const map = new ClusterMap(s, rc, l1);
+    for (let c = 0; c < Math.ceil(bytes / s.clusterSize); c++) {
+      const off = h.l1TableOffset + c * s.clusterSize;
+      if (s.metadataClusters.has(off))
+        throw s.markCorrupt(`L1 table overlaps other metadata at 0x${off.toString(16)}`);
+      s.metadataClusters.add(off);
+    }
+    for (let i = 0; i < h.l1Size; i++) {
+      const e = decodeL1Entry(l1, i, s.clusterSize);
+      if (e.kind === 'invalid') throw s.markCorrupt(e.reason);
+      if (e.kind !== 'table') continue;
+      if (e.offset + s.clusterSize > s.file.size) {
+        throw s.markCorrupt(
+          `L2 table at 0x${e.offset.toString(16)} (L1 entry ${i}) is past the end of the file`,
+        );
+      }
+      if (s.metadataClusters.has(e.offset)) {
+        throw s.markCorrupt(`L2 table at 0x${e.offset.toString(16)} (L1 entry ${i}) overlaps other metadata`);
+      }
+      s.metadataClusters.add(e.offset);
+    }
+    return map;
+  }
+
+  get l1Size(): number {
+    return this.s.header.l1Size;
+  }
+
+  l2Offset(l1Index: number): number {
+    if (l1Index >= this.l1Size) return 0;
+    const e = decodeL1Entry(this.l1, l1Index, this.s.clusterSize);
+    if (e.kind === 'invalid') throw this.s.markCorrupt(e.reason);
+    return e.kind === 'table' ? e.offset : 0;
+  }
+
+  l1Copied(l1Index: number): boolean {
+    const e = decodeL1Entry(this.l1, l1Index, this.s.clusterSize);
+    return e.kind === 'table' && e.copied;
+  }
+
+  async table(offset: number): Promise<Buffer> {
+    const hit = this.cache.get(offset);
+    if (hit) {
+      this.cache.delete(offset);
+      this.cache.set(offset, hit);
+      return hit;
+    }
+    let p = this.loading.get(offset);
+    if (!p) {
+      p = (async () => {
+        const buf = Buffer.alloc(this.s.clusterSize);
+        await this.s.file.pread(offset, buf);
+        this.evict();
+        this.cache.set(offset, buf);
+        return buf;
+      })();
+      this.loading.set(offset, p);
+      p.finally(() => this.loading.delete(offset)).catch(() => undefined);
+    }
+    return p;
+  }
+
+  private evict(): void {
+    if (this.cache.size < this.maxTables) return;
+    for (const k of this.cache.keys()) {
+      if (!this.pinned.has(k)) {
+        this.cache.delete(k);
+        return;
+      }
+    }
+  }
+
+  /** The classified L2 entry for guest cluster `gc`. */
+  async entry(gc: number): Promise<L2Entry> {
+    const l1i = Math.floor(gc / this.s.l2Entries);
+    const off = this.l2Offset(l1i);
+    if (!off) return { kind: 'unallocated' };
+    const t = await this.table(off);
+    return decodeL2Entry(t, gc % this.s.l2Entries, this.s.clusterBits, this.s.v3);
+  }
+
+  /**
+   * Updates the L2 entries of guest clusters [gc, gc + count) (all under one L1 entry or more):
+   * `fill(table, index, gc)` encodes each new entry. Creates L2 tables as needed. Writes back the
+   * changed bytes of each table.
+   */
+  async update(
+    gc: number,
+    count: number,
+    fill: (table: Buffer, index: number, gc: number) => void,
+  ): Promise<void> {
+    let g = gc;
+    const end = gc + count;
+    while (g < end) {
+      const l1i = Math.floor(g / this.s.l2Entries);
+      const stop = Math.min(end, (l1i + 1) * this.s.l2Entries);
+      const off = this.l2Offset(l1i);
+      if (!off) {
+        await this.createTable(l1i, g, stop, fill);
+      } else {
+        if (!this.l1Copied(l1i) && (await this.rc.get(off / this.s.clusterSize)) !== 1) {
+          throw new BlockError(
+            'NOT_SUPPORTED',
+            'writing to an L2 table shared with an internal snapshot is not supported yet',
+          );
+        }
+        const t = await this.table(off);
+        this.pinned.set(off, (this.pinned.get(off) ?? 0) + 1);
+        try {
+          const first = g % this.s.l2Entries;
+          for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
+          const last = (stop - 1) % this.s.l2Entries;
+          await this.s.file.pwrite(off + first * 8, t.subarray(first * 8, (last + 1) * 8));
+        } finally {
+          const n = this.pinned.get(off)! - 1;
+          if (n) this.pinned.set(off, n);
+          else this.pinned.delete(off);
+        }
+      }
+      g = stop;
+    }
+  }
+
+  private async createTable(
+    l1i: number,
+    g: number,
+    stop: number,
+    fill: (table: Buffer, index: number, gc: number) => void,
+  ): Promise<void> {
+    const off = await this.rc.allocate(1);
+    const t = Buffer.alloc(this.s.clusterSize);
+    for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
+    await this.s.file.pwrite(off, t);
+    await this.s.file.flush();
+    this.s.metadataClusters.add(off);
+    this.evict();
+    this.cache.set(off, t);
+    encodeL1Entry(this.l1, l1i, off, true);
+    await this.s.file.pwrite(this.s.header.l1TableOffset + l1i * 8, this.l1.subarray(l1i * 8, l1i * 8 + 8));
+  }
+
+  /** Frees the L2 table of L1 entry `l1i` (its entries must already be released). */
+  async dropTable(l1i: number): Promise<void> {
+    const off = this.l2Offset(l1i);
+    if (!off) return;
+    encodeL1Entry(this.l1, l1i, 0, false);
+    await this.s.file.pwrite(this.s.header.l1TableOffset + l1i * 8, this.l1.subarray(l1i * 8, l1i * 8 + 8));
+    this.cache.delete(off);
+    this.s.metadataClusters.delete(off);
+    await this.rc.adjust(off / this.s.clusterSize, 1, -1);
+  }
+
+  /** Grows the L1 table to at least `entries` entries: a new table, synced, then the header. */
+  async growL1(entries: number): Promise<void> {
+    const s = this.s;
+    if (entries <= this.l1Size) return;
+    if (entries > (32 * 1024 * 1024) / 8)
+      throw new BlockError('INVALID', 'image too large for its cluster size (L1 table limit)');
+    const clusters = Math.ceil((entries * 8) / s.clusterSize);
+    const newL1 = Buffer.alloc(clusters * s.clusterSize);
+    this.l1.copy(newL1, 0, 0, this.l1Size * 8);
+    const off = await this.rc.allocate(clusters);
+    await s.file.pwrite(off, newL1.subarray(0, entries * 8));
+    await s.file.flush();
+    const oldOff = s.header.l1TableOffset;
+    const oldClusters = Math.ceil((this.l1Size * 8) / s.clusterSize);
+    s.header.l1TableOffset = off;
+    s.header.l1Size = entries;
+    await s.writeHeaderFields();
+    this.l1 = newL1;
+    for (let c = 0; c < clusters; c++) s.metadataClusters.add(off + c * s.clusterSize);
+    for (let c = 0; c < oldClusters; c++) s.metadataClusters.delete(oldOff + c * s.clusterSize);
+    if (oldClusters) await this.rc.adjust(oldOff / s.clusterSize, oldClusters, -1);
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * Refcount management: the in-memory refcount table, a cache of refcount blocks, cluster
+ * allocation and freeing, and growth of the refcount table.
+ *
+ * Every mutating method must be called with `state.meta` held.
+ *
+ * Crash ordering (DESIGN.md): a refcount increment is written before anything that points at the
+ * cluster; a new refcount block is written and synced before the table entry that points at it;
+ * a new refcount table is written and synced before the header switches to it. With lazy refcounts
+ * (compatible bit 0) increments stay in memory until flush, and the header's dirty bit, set and
+ * synced before the first deferred update, tells the next opener to rebuild them.
+ */
+import { BlockError } from '../../util/index.js';
+import {
+  decodeRefcountTableEntry,
+  encodeRefcountTableEntry,
+  getRefcount,
+  maxRefcount,
+  refcountByteRange,
+  refcountEntries,
+  setRefcount,
+} from './refcount-block.js';
+import type { Qcow2State } from './state.js';
+
+const MAX_CACHED_BLOCKS = 1024;
+
+export class Refcounts {
+  private table: Buffer;
+  private readonly blocks = new Map<number, Buffer>();
+  private readonly dirtyBlocks = new Set<number>();
+  /** The first cluster index that may be free. */
+  private freeHint = 0;
+  /** One past the highest cluster index ever handed out or known in use. */
+  private highWater = 0;
+  readonly entriesPerBlock: number;
+  /** Deferred refcount writes (lazy refcounts): a hook that marks the image dirty first. */
+  lazy = false;
+  beforeFirstLazyUpdate: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly s: Qcow2State,
+    table: Buffer,
+  ) {
+    this.table = table;
+    this.entriesPerBlock = refcountEntries(s.clusterSize, s.refcountBits);
+    this.highWater = Math.ceil(s.file.size / s.clusterSize);
+  }
+
+  static async load(s: Qcow2State): Promise<Refcounts> {
+    const h = s.header;
+    const len = h.refcountTableClusters * s.clusterSize;
+    if (h.refcountTableClusters === 0 || len > 64 * 1024 * 1024) {
+      throw s.markCorrupt(`refcount table size ${h.refcountTableClusters} clusters is invalid`);
+    }
+    if (h.refcountTableOffset + len > s.file.size)
+      throw s.markCorrupt('refcount table is past the end of the file');
+    const table = Buffer.alloc(len);
+    await s.file.pread(h.refcountTableOffset, table);
+    const rc = new Refcounts(s, table);
+    for (let i = 0; i < rc.tableEntries; i++) {
+      const off = rc.blockOffset(i);
+      if (!off) continue;
+      if (off + s.clusterSize > s.file.size)
+        throw s.markCorrupt(`refcount block ${i} is past the end of the file`);
+      s.metadataClusters.add(off);
+    }
+    return rc;
+  }
+
+  get tableEntries(): number {
+    return this.table.length / 8;
+  }
+
+  /** The refcount table, for check and tests. */
+  get tableBuffer(): Buffer {
+    return this.table;
+  }
+
+  blockOffset(index: number): number {
+    if (index >= this.tableEntries) return 0;
+    try {
+      return decodeRefcountTableEntry(this.table, index, this.s.clusterSize);
+    } catch (err) {
+      throw this.s.markCorrupt((err as Error).message);
+    }
+  }
+
+  private async loadBlock(offset: number): Promise<Buffer> {
+    let b = this.blocks.get(offset);
+    if (b) return b;
+    b = Buffer.alloc(this.s.clusterSize);
+    await this.s.file.pread(offset, b);
+    const again = this.blocks.get(offset);
+    if (again) return again;
+    if (this.blocks.size >= MAX_CACHED_BLOCKS) {
+      for (const k of this.blocks.keys()) {
+        if (!this.dirtyBlocks.has(k)) {
+          this.blocks.delete(k);
+          break;
+        }
+      }
+    }
+    this.blocks.set(offset, b);
+    return b;
+  }
+
+  /** The refcount of host cluster `index` (0 when no block covers it). */
+  async get(index: number): Promise<number> {
+    const blockOff = this.blockOffset(Math.floor(index / this.entriesPerBlock));
+    if (!blockOff) return 0;
+    const block = await this.loadBlock(blockOff);
+    return getRefcount(block, index % this.entriesPerBlock, this.s.refcountBits);
+  }
+
+  /**
+   * Sets refcounts for clusters [first, first + count) to `value(i)`, creating refcount blocks
+   * as needed, and writes each touched block's changed bytes once.
+   */
+  async setRange(
+    first: number,
+    count: number,
+    value: (index: number, old: number) => number,
+    avoid: (cluster: number) => boolean = () => false,
+  ): Promise<void> {
+    let i = first;
+    const end = first + count;
+    while (i < end) {
+      const k = Math.floor(i / this.entriesPerBlock);
+      let blockOff = this.blockOffset(k);
+      if (!blockOff) {
+        await this.createBlock(k, avoid);
+        blockOff = this.blockOffset(k);
+      }
+      const block = await this.loadBlock(blockOff);
+      const stop = Math.min(end, (k + 1) * this.entriesPerBlock);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let j = i; j < stop; j++) {
+        const idx = j % this.entriesPerBlock;
+        const old = getRefcount(block, idx, this.s.refcountBits);
+        const v = value(j, old);
+        if (v === old) continue;
+        if (v < 0) throw this.s.markCorrupt(`refcount of cluster ${j} would drop below zero`);
+        if (v > maxRefcount(this.s.refcountBits)) {
+          throw new BlockError(
+            'NO_SPACE',
+            `refcount of cluster ${j} would overflow ${this.s.refcountBits} bits`,
+          );
+        }
+        setRefcount(block, idx, this.s.refcountBits, v);
+        const [a, b] = refcountByteRange(idx, this.s.refcountBits);
+        lo = Math.min(lo, a);
+        hi = Math.max(hi, b);
+        if (v === 0 && j < this.freeHint) this.freeHint = j;
+        if (v > 0 && j >= this.highWater) this.highWater = j + 1;
+      }
+      if (lo < hi) await this.writeBlockBytes(blockOff, block, lo, hi);
+      i = stop;
+    }
+  }
+
+  private async writeBlockBytes(blockOff: number, block: Buffer, lo: number, hi: number): Promise<void> {
+    if (this.lazy) {
+      if (this.dirtyBlocks.size === 0 && this.beforeFirstLazyUpdate) await this.beforeFirstLazyUpdate();
+      this.dirtyBlocks.add(blockOff);
+      return;
+    }
+    await this.s.file.pwrite(blockOff + lo, block.subarray(lo, hi));
+  }
+
+  /** Writes deferred (lazy) refcount blocks. */
+  async writeDirty(): Promise<void> {
+    for (const off of [...this.dirtyBlocks]) {
+      const b = this.blocks.get(off);
+      if (b) await this.s.file.pwrite(off, b);
+      this.dirtyBlocks.delete(off);
+    }
+  }
+
+  get hasDirty(): boolean {
+    return this.dirtyBlocks.size > 0;
+  }
+
+  /** Adds `delta` to the refcount of each cluster in [first, first+count). */
+  async adjust(first: number, count: number, delta: number): Promise<void> {
+    await this.setRange(first, count, (_i, old) => old + delta);
+  }
+
+  /**
+   * Allocates `count` contiguous free clusters with refcount 1 and returns the host offset of the
+   * first. Clusters in `avoid` (cluster indexes) are not handed out.
+   */
+  async allocate(count: number, avoid: (cluster: number) => boolean = () => false): Promise<number> {
+    if (count <= 0) throw new BlockError('INVALID', 'allocation of zero clusters');
+    for (;;) {
+      const start = await this.findFreeRun(count, avoid);
+      // Every refcount block for the run must exist before the refcounts are set; creating one
+      // takes a cluster, which may fall inside the run, so search again afterwards.
+      let created = false;
+      const lastBlock = Math.floor((start + count - 1) / this.entriesPerBlock);
+      for (let k = Math.floor(start / this.entriesPerBlock); k <= lastBlock; k++) {
+        if (!this.blockOffset(k)) {
+          await this.createBlock(k, avoid);
+          created = true;
+        }
+      }
+      if (created) continue;
+      const end = (start + count) * this.s.clusterSize;
+      // Extend the file first, so that no refcount ever describes a cluster past its end.
+      if (end > this.s.file.size) await this.s.file.truncate(end);
+      await this.setRange(start, count, () => 1);
+      this.freeHint = start + count;
+      return start * this.s.clusterSize;
+    }
+  }
+
+  private async findFreeRun(count: number, avoid: (cluster: number) => boolean): Promise<number> {
+    let runStart = Math.max(this.freeHint, 1);
+    let runLen = 0;
+    for (let i = runStart; ; i++) {
+      // Past every block the table knows and past the file: all free.
+      const k = Math.floor(i / this.entriesPerBlock);
+      let free: boolean;
+      if (!this.blockOffset(k) && i * this.s.clusterSize >= this.s.file.size && i >= this.highWater) {
+        free = true;
+      } else {
+        free = (await this.get(i)) === 0 && !this.s.metadataClusters.has(i * this.s.clusterSize) && !avoid(i);
+      }
+      if (free) {
+        if (runLen === 0) runStart = i;
+        runLen++;
+        if (runLen === count) return runStart;
+      } else {
+        runLen = 0;
+        if (i === this.freeHint) this.freeHint = i + 1;
+      }
+    }
+  }
+
+  /** Creates refcount block `k`, placed on a free cluster of its own range (self-describing). */
+  private async createBlock(k: number, avoid: (cluster: number) => boolean): Promise<void> {
+    if (k >= this.tableEntries) {
+      await this.growTable(k + 1, avoid);
+      if (this.blockOffset(k)) return;
+    }
+    const first = k * this.entriesPerBlock;
+    let c = first;
+    while (
+      c < first + this.entriesPerBlock &&
+      (c === 0 || avoid(c) || this.s.metadataClusters.has(c * this.s.clusterSize))
+    )
+      c++;
+    if (c >= first + this.entriesPerBlock) throw this.s.markCorrupt(`no room for refcount block ${k}`);
+    const block = Buffer.alloc(this.s.clusterSize);
+    setRefcount(block, c - first, this.s.refcountBits, 1);
+    const off = c * this.s.clusterSize;
+    await this.s.file.pwrite(off, block);
+    await this.s.file.flush();
+    encodeRefcountTableEntry(this.table, k, off);
+    await this.s.file.pwrite(
+      this.s.header.refcountTableOffset + k * 8,
+      this.table.subarray(k * 8, k * 8 + 8),
+    );
+    this.blocks.set(off, block);
+    this.s.metadataClusters.add(off);
+    if (c >= this.highWater) this.highWater = c + 1;
+  }
+
+  /**
+   * Replaces the refcount table with a larger one placed past everything in use, together with
+   * the refcount blocks that describe its own clusters. New structures are written and synced
+   * before the header points at them; the old table is freed afterwards.
+   */
+  private async growTable(minEntries: number, avoid: (cluster: number) => boolean): Promise<void> {
+    const s = this.s;
+    const cs = s.clusterSize;
+    const E = this.entriesPerBlock;
+    const oldEntries = this.tableEntries;
+    const newEntries = Math.max(minEntries, oldEntries * 2);
+    const tableClusters = Math.ceil((newEntries * 8) / cs);
+    let p = Math.max(Math.ceil(s.file.size / cs), this.highWater);
+    while (avoid(p)) p++;
+    // Blocks needed for [p, p + tableClusters + nb): iterate until the count is stable.
+    let nb = 0;
+    let needed: number[] = [];
+    for (;;) {
+      needed = [];
+      const last = p + tableClusters + nb - 1;
+      for (let k = Math.floor(p / E); k <= Math.floor(last / E); k++)
+        if (!this.blockOffset(k)) needed.push(k);
+      if (needed.length === nb) break;
+      nb = needed.length;
+    }
+    if (Math.max(...needed, 0) >= newEntries) return this.growTable(Math.max(...needed) + 1, avoid);
+    const newTable = Buffer.alloc(tableClusters * cs);
+    this.table.copy(newTable);
+    const used = new Set<number>();
+    for (let c = p; c < p + tableClusters + nb; c++) used.add(c);
+    // Write the new blocks: each describes the new clusters in its range.
+    for (let j = 0; j < needed.length; j++) {
+      const k = needed[j]!;
+      const off = (p + tableClusters + j) * cs;
+      const block = Buffer.alloc(cs);
+      for (const c of used) if (Math.floor(c / E) === k) setRefcount(block, c % E, s.refcountBits, 1);
+      await s.file.pwrite(off, block);
+      encodeRefcountTableEntry(newTable, k, off);
+      this.blocks.set(off, block);
+      s.metadataClusters.add(off);
+    }
+    const tableOff = p * cs;
+    await s.file.pwrite(tableOff, newTable);
+    await s.file.flush();
+    // Clusters of the new structures that fall in blocks that already existed.
+    const oldOffset = s.header.refcountTableOffset;
+    const oldClusters = s.header.refcountTableClusters;
+    this.table = newTable;
+    for (const c of used) {
+      if (!needed.includes(Math.floor(c / E))) await this.setRange(c, 1, () => 1);
+    }
+    if (this.lazy) await this.writeDirty();
+    await s.file.flush();
+    s.header.refcountTableOffset = tableOff;
+    s.header.refcountTableClusters = tableClusters;
+    await s.writeHeaderFields();
+    for (let c = 0; c < tableClusters; c++) s.metadataClusters.add(tableOff + c * cs);
+    for (let c = 0; c < oldClusters; c++) s.metadataClusters.delete(oldOffset + c * cs);
+    this.highWater = Math.max(this.highWater, p + tableClusters + nb);
+    await this.adjust(oldOffset / cs, oldClusters, -1);
+  }
+
+  /** Drops cached blocks (after an external rewrite, e.g. repair). */
+  invalidate(): void {
+    this.blocks.clear();
+    this.dirtyBlocks.clear();
+    this.freeHint = 0;
+  }
+}

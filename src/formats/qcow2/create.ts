@@ -159,9 +159,13 @@ export async function writeEmptyQcow2(file: string, o: Qcow2CreateOptions): Prom
   if (o.backingFormat) exts.push({ type: EXT.BACKING_FORMAT, data: Buffer.from(o.backingFormat, 'utf8') });
   if (o.version === 3) exts.push({ type: EXT.FEATURE_TABLE, data: DEFAULT_FEATURE_TABLE });
   const headerLen = o.version === 3 ? V3_HEADER_SIZE : V2_HEADER_SIZE;
-  const extBytes = encodeExtensions(exts);
   const backing = o.backingFile ? Buffer.from(o.backingFile, 'utf8') : Buffer.alloc(0);
   if (backing.length > 1023) throw new BlockError('INVALID', 'backing file name is longer than 1023 bytes');
+  let extBytes = encodeExtensions(exts);
+  if (headerLen + extBytes.length + backing.length > cs && o.version === 3) {
+    // Like qemu, leave out the optional feature name table when cluster 0 is too small for it.
+    extBytes = encodeExtensions(exts.filter((e) => e.type !== EXT.FEATURE_TABLE));
+  }
   const backingOffset = backing.length ? headerLen + extBytes.length : 0;
   if (headerLen + extBytes.length + backing.length > cs) {
     throw new BlockError('INVALID', 'header, extensions and backing file name do not fit in one cluster');

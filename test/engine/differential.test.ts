@@ -19,6 +19,7 @@ interface Config {
   compat: '0.10' | '1.1';
   backing: 'none' | 'qcow2' | 'raw';
   ops: number;
+  cache?: 'none' | 'directsync' | 'writethrough';
 }
 
 const CONFIGS: Config[] = [
@@ -27,13 +28,15 @@ const CONFIGS: Config[] = [
   { clusterSize: 512, compat: '1.1', backing: 'raw', ops: 1000 },
   { clusterSize: 65536, compat: '0.10', backing: 'qcow2', ops: 1000 },
   { clusterSize: 2 * 1024 * 1024, compat: '1.1', backing: 'none', ops: 300 },
+  { clusterSize: 4096, compat: '1.1', backing: 'qcow2', ops: 500, cache: 'none' },
+  { clusterSize: 65536, compat: '1.1', backing: 'none', ops: 300, cache: 'directsync' },
 ];
 
 const skip = qemuAvailable() ? false : 'qemu-img is not installed (run scripts/setup.sh)';
 
 for (const cfg of CONFIGS) {
   test(
-    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}`,
+    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}, cache ${cfg.cache ?? 'writeback'}`,
     { skip },
     async () => {
       const seed = seedFromEnv();
@@ -85,7 +88,8 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
     });
   }
   const model = new ImageModel(size, cs, backing, cfg.compat === '1.1');
-  let img: Image = await openImage(top);
+  const open = (): Promise<Image> => openImage(top, cfg.cache ? { cache: cfg.cache } : {});
+  let img: Image = await open();
   const randRange = (): [number, number] => {
     const kind = rand();
     // Mostly small and unaligned, sometimes cluster-aligned, sometimes several clusters.
@@ -132,7 +136,7 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
       await img.flush();
     } else if (r < 0.86) {
       await img.close();
-      img = await openImage(top);
+      img = await open();
     } else {
       const [off, len] = randRange();
       const got = Buffer.alloc(len);

@@ -670,18 +670,19 @@ export class Qcow2Image implements Image {
         const n = Math.min(cs - within, end - pos);
         const e = await this.map.entry(gc);
         switch (e.kind) {
-          case 'normal':
-            push(out, {
-              offset: pos,
-              length: n,
-              data: true,
-              zero: false,
-              present: true,
-              depth: 0,
-              hostOffset: e.hostOffset + within,
-              hostFile: this.filename,
-            });
-            break;
+          case 'normal': {
+            // One host query for the whole host-contiguous run.
+            let m = n;
+            while (pos + m < end) {
+              const g2 = Math.floor((pos + m) / cs);
+              const e2 = await this.map.entry(g2);
+              if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
+              m += Math.min(cs, end - pos - m);
+            }
+            for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) push(out, x);
+            pos += m;
+            continue;
+          }
           case 'compressed':
             push(out, { offset: pos, length: n, data: true, zero: false, present: true, depth: 0 });
             break;
@@ -717,6 +718,28 @@ export class Qcow2Image implements Image {
     return out;
   }
 
+  /**
+   * Allocated data whose host range is a hole in the host file reads as zeroes: report it as
+   * zero too (as qemu does for metadata-preallocated images).
+   */
+  private async hostStatus(pos: number, n: number, host: number): Promise<Extent[]> {
+    const file = this.s.file;
+    const base = { present: true, depth: 0, data: true, hostFile: this.filename };
+    if (host + n > file.size)
+      return [{ ...base, offset: pos, length: n, zero: host >= file.size, hostOffset: host }];
+    const out: Extent[] = [];
+    for (const h of await file.blockStatus(host, n)) {
+      out.push({
+        ...base,
+        offset: pos + (h.offset - host),
+        length: h.length,
+        zero: !h.data,
+        hostOffset: h.offset,
+      });
+    }
+    return out;
+  }
+
   private async backingStatus(pos: number, length: number): Promise<Extent[]> {
     const b = this.backing;
     if (!b) return [{ offset: pos, length, data: false, zero: true, present: false, depth: 0 }];
@@ -725,6 +748,7 @@ export class Qcow2Image implements Image {
     if (within > 0) {
       for (const x of await b.blockStatus(pos, within)) out.push({ ...x, depth: x.depth + 1 });
     }
+    // Past the end of a shorter backing file, reads are zeroes of this image (qemu reports depth 0).
     if (within < length)
       out.push({
         offset: pos + within,
@@ -732,7 +756,7 @@ export class Qcow2Image implements Image {
         data: false,
         zero: true,
         present: false,
-        depth: 1,
+        depth: 0,
       });
     return out;
   }

@@ -1,0 +1,514 @@
+/**
+ * The qcow2 data path: reads, writes (in place or allocating, with copy-on-write of partial
+ * clusters from the backing chain), discard, write zeroes and block status.
+ *
+ * Concurrency (STYLE.md convention 8): `guest` is a range lock over guest bytes, rounded out to
+ * whole clusters. Reads, block status and in-place writes to clusters that are already allocated
+ * take it shared; anything that changes a cluster's mapping (allocating writes, discard, write
+ * zeroes) takes it exclusive, and resize/close take the whole device exclusive (drain). Metadata
+ * mutations are additionally serialised by `state.meta`. Data of an allocating write is written
+ * to its new clusters before the L2 entry points at them, so a concurrent reader of another
+ * cluster never sees a half-built mapping.
+ */
+import { inflateRawSync } from 'node:zlib';
+import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '../../block/index.js';
+import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
+import type { Image } from '../image.js';
+import type { ClusterMap } from './cluster-map.js';
+import { compressedClusters, encodeL2Entry, type L2Entry } from './entries.js';
+import type { Refcounts } from './refcounts.js';
+import type { Qcow2State } from './state.js';
+
+/** Clusters allocated together at most by one write (bounds the bounce buffer). */
+export const MAX_RUN_BYTES = 8 * 1024 * 1024;
+export const WHOLE_DEVICE = Number.MAX_SAFE_INTEGER;
+
+export class DataPath {
+  readonly guest = new RangeLock();
+
+  constructor(
+    private readonly s: Qcow2State,
+    private readonly rc: Refcounts,
+    private readonly map: ClusterMap,
+    private readonly backingOf: () => Image | undefined,
+    private readonly flush: () => Promise<void>,
+  ) {}
+
+  private get backing(): Image | undefined {
+    return this.backingOf();
+  }
+
+  get size(): number {
+    return this.s.header.size;
+  }
+
+  private get filename(): string {
+    return this.s.file.path;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async read(offset: number, buf: Buffer): Promise<void> {
+    checkRange(this, offset, buf.length);
+    if (buf.length === 0) return;
+    const cs = this.s.clusterSize;
+    const release = await this.guest.acquire(alignDown(offset, cs), alignUp(offset + buf.length, cs), false);
+    try {
+      await this.readGuest(offset, buf);
+    } finally {
+      release();
+    }
+  }
+
+  /** Reads guest bytes through the current mapping. The caller holds the guest range. */
+  async readGuest(offset: number, buf: Buffer): Promise<void> {
+    const cs = this.s.clusterSize;
+    let done = 0;
+    while (done < buf.length) {
+      const pos = offset + done;
+      const gc = Math.floor(pos / cs);
+      const within = pos - gc * cs;
+      const e = await this.map.entry(gc);
+      let n = Math.min(cs - within, buf.length - done);
+      switch (e.kind) {
+        case 'normal': {
+          // Coalesce clusters that are contiguous on the host too.
+          let next = gc + 1;
+          while (done + n < buf.length) {
+            const e2 = await this.map.entry(next);
+            if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (next - gc) * cs) break;
+            n += Math.min(cs, buf.length - done - n);
+            next++;
+          }
+          await this.s.file.pread(e.hostOffset + within, buf.subarray(done, done + n));
+          break;
+        }
+        case 'zero':
+          buf.fill(0, done, done + n);
+          break;
+        case 'unallocated': {
+          let next = gc + 1;
+          while (done + n < buf.length && (await this.map.entry(next)).kind === 'unallocated') {
+            n += Math.min(cs, buf.length - done - n);
+            next++;
+          }
+          await this.readBacking(pos, buf.subarray(done, done + n));
+          break;
+        }
+        case 'compressed': {
+          const data = await this.readCompressed(e);
+          data.copy(buf, done, within, within + n);
+          break;
+        }
+        case 'invalid':
+          throw this.s.markCorrupt(e.reason);
+      }
+      done += n;
+    }
+  }
+
+  private async readBacking(pos: number, out: Buffer): Promise<void> {
+    const b = this.backing;
+    if (!b || pos >= b.size) {
+      out.fill(0);
+      return;
+    }
+    const n = Math.min(out.length, b.size - pos);
+    await b.read(pos, out.subarray(0, n));
+    out.fill(0, n);
+  }
+
+  private async readCompressed(e: { hostOffset: number; sectors: number }): Promise<Buffer> {
+    if (this.s.header.compressionType !== 0) {
+      throw new BlockError('NOT_SUPPORTED', 'zstd-compressed clusters are not supported yet');
+    }
+    const start = e.hostOffset;
+    const end = Math.min((e.hostOffset & ~511) + e.sectors * 512, this.s.file.size);
+    if (start >= end)
+      throw this.s.markCorrupt(`compressed cluster at 0x${start.toString(16)} is past the end of the file`);
+    const raw = Buffer.alloc(end - start);
+    await this.s.file.pread(start, raw);
+    let out: Buffer;
+    try {
+      out = inflateRawSync(raw, { finishFlush: 2 /* Z_SYNC_FLUSH */, maxOutputLength: this.s.clusterSize });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw this.s.markCorrupt(
+          `compressed cluster at 0x${start.toString(16)} inflates past the cluster size`,
+        );
+      }
+      throw this.s.markCorrupt(
+        `compressed cluster at 0x${start.toString(16)} cannot be decompressed: ${(err as Error).message}`,
+      );
+    }
+    if (out.length < this.s.clusterSize) {
+      throw this.s.markCorrupt(
+        `compressed cluster at 0x${start.toString(16)} is short (${out.length} bytes)`,
+      );
+    }
+    return out;
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  async write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    this.s.assertWritable();
+    checkRange(this, offset, data.length);
+    if (data.length > 0) {
+      const cs = this.s.clusterSize;
+      const start = alignDown(offset, cs);
+      const end = alignUp(offset + data.length, cs);
+      let release = await this.guest.acquire(start, end, false);
+      let done: boolean;
+      try {
+        done = await this.writeInPlace(offset, data);
+      } finally {
+        release();
+      }
+      if (!done) {
+        release = await this.guest.acquire(start, end, true);
+        try {
+          await this.writeAllocating(offset, data);
+        } finally {
+          release();
+        }
+      }
+    }
+    if (opts?.fua) await this.flush();
+  }
+
+  /** Writes when every cluster is allocated with refcount 1; returns false (writing nothing) otherwise. */
+  private async writeInPlace(offset: number, data: Buffer): Promise<boolean> {
+    const cs = this.s.clusterSize;
+    const runs: Array<[number, number, number]> = []; // host, data start, length
+    let done = 0;
+    while (done < data.length) {
+      const pos = offset + done;
+      const gc = Math.floor(pos / cs);
+      const e = await this.map.entry(gc);
+      if (e.kind !== 'normal' || !e.copied) return false;
+      const n = Math.min(cs - (pos - gc * cs), data.length - done);
+      const host = e.hostOffset + (pos - gc * cs);
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[2] === host) last[2] += n;
+      else runs.push([host, done, n]);
+      done += n;
+    }
+    for (const [host, start, n] of runs) {
+      this.s.checkDataTarget(host, n);
+      if ((await this.rc.get(Math.floor(host / cs))) === 0) {
+        throw this.s.markCorrupt(
+          `cluster at 0x${alignDown(host, cs).toString(16)} is in use but has refcount 0`,
+        );
+      }
+      await this.s.file.pwrite(host, data.subarray(start, start + n));
+    }
+    return true;
+  }
+
+  /** The write path that allocates. The caller holds the guest range exclusively. */
+  private async writeAllocating(offset: number, data: Buffer): Promise<void> {
+    const cs = this.s.clusterSize;
+    const end = offset + data.length;
+    let pos = offset;
+    while (pos < end) {
+      const gc = Math.floor(pos / cs);
+      const e = await this.map.entry(gc);
+      if (e.kind === 'invalid') throw this.s.markCorrupt(e.reason);
+      if (e.kind === 'normal' && e.copied) {
+        const n = Math.min((gc + 1) * cs, end) - pos;
+        await this.writeInPlace(pos, data.subarray(pos - offset, pos - offset + n));
+        pos += n;
+        continue;
+      }
+      const olds: L2Entry[] = [e];
+      let gcEnd = gc + 1;
+      while (gcEnd * cs < end && (gcEnd - gc) * cs < MAX_RUN_BYTES) {
+        const e2 = await this.map.entry(gcEnd);
+        if (e2.kind === 'invalid') throw this.s.markCorrupt(e2.reason);
+        if (e2.kind === 'normal' && e2.copied) break;
+        olds.push(e2);
+        gcEnd++;
+      }
+      const count = gcEnd - gc;
+      const runStart = gc * cs;
+      const runEnd = gcEnd * cs;
+      const buf = Buffer.allocUnsafe(count * cs);
+      const head = pos - runStart;
+      if (head > 0) await this.readGuest(runStart, buf.subarray(0, head));
+      const chunk = Math.min(end, runEnd) - pos;
+      data.copy(buf, head, pos - offset, pos - offset + chunk);
+      if (head + chunk < buf.length)
+        await this.readGuest(runStart + head + chunk, buf.subarray(head + chunk));
+      const host = await this.s.meta.run(() => this.rc.allocate(count));
+      try {
+        this.s.checkDataTarget(host, buf.length);
+        await this.s.file.pwrite(host, buf);
+      } catch (err) {
+        await this.s.meta.run(() => this.rc.adjust(host / cs, count, -1)).catch(() => undefined);
+        throw err;
+      }
+      await this.s.meta.run(async () => {
+        await this.map.update(gc, count, (t, i, g) => encodeL2Entry(t, i, host + (g - gc) * cs, true));
+        for (const old of olds) await this.releaseHost(old);
+      });
+      pos += chunk;
+    }
+  }
+
+  /** Drops the references an old L2 entry held. Call with `meta` held, after the entry is replaced. */
+  private async releaseHost(old: L2Entry, punch = false): Promise<void> {
+    const cs = this.s.clusterSize;
+    if ((old.kind === 'normal' || old.kind === 'zero') && old.hostOffset) {
+      if (punch && (await this.rc.get(old.hostOffset / cs)) === 1)
+        await this.s.file.discard(old.hostOffset, cs);
+      await this.rc.adjust(old.hostOffset / cs, 1, -1);
+    } else if (old.kind === 'compressed') {
+      for (const c of compressedClusters(old, cs)) await this.rc.adjust(c / cs, 1, -1);
+    }
+  }
+
+  /** What a whole cluster becomes when it is discarded or zeroed without a host cluster. */
+  private get clearedEntry(): 'zero' | 'unallocated' {
+    return this.backing && this.s.v3 ? 'zero' : 'unallocated';
+  }
+
+  async discard(offset: number, length: number): Promise<void> {
+    this.s.assertWritable();
+    checkRange(this, offset, length);
+    const cs = this.s.clusterSize;
+    const start = alignUp(offset, cs);
+    // A discard reaching the end of the device covers its last, partial cluster.
+    const end = offset + length === this.size ? alignUp(this.size, cs) : alignDown(offset + length, cs);
+    if (start >= end) return;
+    await this.clearClusters(start / cs, (end - start) / cs, this.clearedEntry, true);
+  }
+
+  /**
+   * Sets whole clusters [gc, gc+count) to `target`: 'unallocated', 'zero' (no host cluster), or
+   * 'zero-keep' (reads as zero, keeping an allocated host cluster). Frees what the old entries held.
+   */
+  private async clearClusters(
+    gc0: number,
+    count: number,
+    target: 'unallocated' | 'zero' | 'zero-keep',
+    punch: boolean,
+  ): Promise<void> {
+    const cs = this.s.clusterSize;
+    const release = await this.guest.acquire(gc0 * cs, (gc0 + count) * cs, true);
+    try {
+      await this.s.meta.run(async () => {
+        const perTable = this.s.l2Entries;
+        for (let g = gc0; g < gc0 + count;) {
+          const stop = Math.min(gc0 + count, (Math.floor(g / perTable) + 1) * perTable);
+          if (!this.map.l2Offset(Math.floor(g / perTable)) && target === 'unallocated') {
+            g = stop;
+            continue;
+          }
+          const olds: L2Entry[] = [];
+          for (let x = g; x < stop; x++) olds.push(await this.map.entry(x));
+          if (
+            olds.every((o) => o.kind === target || (target === 'zero' && o.kind === 'zero' && !o.hostOffset))
+          ) {
+            g = stop;
+            continue;
+          }
+          const keep = (o: L2Entry): boolean =>
+            target === 'zero-keep' &&
+            (o.kind === 'normal' || o.kind === 'zero') &&
+            o.copied &&
+            o.hostOffset > 0;
+          await this.map.update(g, stop - g, (t, i, x) => {
+            const o = olds[x - g]!;
+            if (target === 'unallocated') encodeL2Entry(t, i, 0, false, false);
+            else if (keep(o)) encodeL2Entry(t, i, (o as { hostOffset: number }).hostOffset, true, true);
+            else encodeL2Entry(t, i, 0, false, true);
+          });
+          for (const o of olds) if (!keep(o)) await this.releaseHost(o, punch);
+          g = stop;
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+
+  async writeZeroes(offset: number, length: number, opts: ZeroOptions = {}): Promise<void> {
+    this.s.assertWritable();
+    checkRange(this, offset, length);
+    if (length === 0) return;
+    const cs = this.s.clusterSize;
+    const end = offset + length;
+    let fullStart = alignUp(offset, cs);
+    let fullEnd = end === this.size ? alignUp(end, cs) : alignDown(end, cs);
+    if (fullStart >= fullEnd) {
+      fullStart = fullEnd = offset; // no whole cluster: all partial
+    }
+    // Partial clusters at either end: zero bytes, unless they already read as zero.
+    const partials: Array<[number, number]> = [];
+    if (offset < fullStart) partials.push([offset, Math.min(fullStart, end)]);
+    if (fullEnd < end && fullEnd >= fullStart && !(fullStart === fullEnd && offset < fullStart))
+      partials.push([fullEnd, end]);
+    if (fullStart === fullEnd && partials.length === 0) partials.push([offset, end]);
+    for (const [a, b] of partials) {
+      if (await this.readsAsZero(a, b - a)) continue;
+      if (opts.fast)
+        throw new BlockError('NOT_SUPPORTED', 'fast zeroing of a partial cluster is not supported');
+      await this.write(a, Buffer.alloc(b - a));
+    }
+    if (fullStart < fullEnd) {
+      const gc0 = fullStart / cs;
+      const count = (fullEnd - fullStart) / cs;
+      if (this.s.v3) {
+        await this.clearClusters(
+          gc0,
+          count,
+          this.backing ? 'zero' : opts.mayUnmap ? 'unallocated' : 'zero-keep',
+          false,
+        );
+      } else if (!this.backing && opts.mayUnmap) {
+        await this.clearClusters(gc0, count, 'unallocated', false);
+      } else {
+        if (opts.fast) throw new BlockError('NOT_SUPPORTED', 'fast zeroing needs a version 3 image');
+        const zeros = Buffer.alloc(Math.min(fullEnd - fullStart, MAX_RUN_BYTES));
+        for (let p = fullStart; p < Math.min(fullEnd, this.size); p += zeros.length) {
+          const n = Math.min(zeros.length, Math.min(fullEnd, this.size) - p);
+          await this.write(p, zeros.subarray(0, n));
+        }
+      }
+    }
+    if (opts.fua) await this.flush();
+  }
+
+  private async readsAsZero(offset: number, length: number): Promise<boolean> {
+    const ext = await this.blockStatus(offset, length);
+    return ext.every((e) => e.zero);
+  }
+
+  // ---- block status ------------------------------------------------------------------------
+
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    checkRange(this, offset, length);
+    const out: Extent[] = [];
+    if (length === 0) return out;
+    const cs = this.s.clusterSize;
+    const release = await this.guest.acquire(alignDown(offset, cs), alignUp(offset + length, cs), false);
+    try {
+      const end = offset + length;
+      let pos = offset;
+      while (pos < end) {
+        const gc = Math.floor(pos / cs);
+        const within = pos - gc * cs;
+        const n = Math.min(cs - within, end - pos);
+        const e = await this.map.entry(gc);
+        switch (e.kind) {
+          case 'normal': {
+            // One host query for the whole host-contiguous run.
+            let m = n;
+            while (pos + m < end) {
+              const g2 = Math.floor((pos + m) / cs);
+              const e2 = await this.map.entry(g2);
+              if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
+              m += Math.min(cs, end - pos - m);
+            }
+            for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) push(out, x);
+            pos += m;
+            continue;
+          }
+          case 'compressed':
+            push(out, { offset: pos, length: n, data: true, zero: false, present: true, depth: 0 });
+            break;
+          case 'zero': {
+            const x: Extent = { offset: pos, length: n, data: false, zero: true, present: true, depth: 0 };
+            if (e.hostOffset) {
+              x.hostOffset = e.hostOffset + within;
+              x.hostFile = this.filename;
+            }
+            push(out, x);
+            break;
+          }
+          case 'unallocated': {
+            let m = n;
+            while (
+              pos + m < end &&
+              (await this.map.entry(Math.floor((pos + m) / cs))).kind === 'unallocated'
+            ) {
+              m += Math.min(cs, end - pos - m);
+            }
+            for (const x of await this.backingStatus(pos, m)) push(out, x);
+            pos += m;
+            continue;
+          }
+          case 'invalid':
+            throw this.s.markCorrupt(e.reason);
+        }
+        pos += n;
+      }
+    } finally {
+      release();
+    }
+    return out;
+  }
+
+  /**
+   * Allocated data whose host range is a hole in the host file reads as zeroes: report it as
+   * zero too (as qemu does for metadata-preallocated images).
+   */
+  private async hostStatus(pos: number, n: number, host: number): Promise<Extent[]> {
+    const file = this.s.file;
+    const base = { present: true, depth: 0, data: true, hostFile: this.filename };
+    if (host + n > file.size)
+      return [{ ...base, offset: pos, length: n, zero: host >= file.size, hostOffset: host }];
+    const out: Extent[] = [];
+    for (const h of await file.blockStatus(host, n)) {
+      out.push({
+        ...base,
+        offset: pos + (h.offset - host),
+        length: h.length,
+        zero: !h.data,
+        hostOffset: h.offset,
+      });
+    }
+    return out;
+  }
+
+  private async backingStatus(pos: number, length: number): Promise<Extent[]> {
+    const b = this.backing;
+    if (!b) return [{ offset: pos, length, data: false, zero: true, present: false, depth: 0 }];
+    const out: Extent[] = [];
+    const within = Math.max(0, Math.min(length, b.size - pos));
+    if (within > 0) {
+      for (const x of await b.blockStatus(pos, within)) out.push({ ...x, depth: x.depth + 1 });
+    }
+    // Past the end of a shorter backing file, reads are zeroes of this image (qemu reports depth 0).
+    if (within < length)
+      out.push({
+        offset: pos + within,
+        length: length - within,
+        data: false,
+        zero: true,
+        present: false,
+        depth: 0,
+      });
+    return out;
+  }
+}
+
+function push(out: Extent[], x: Extent): void {
+  const last = out[out.length - 1];
+  if (
+    last &&
+    last.data === x.data &&
+    last.zero === x.zero &&
+    last.present === x.present &&
+    last.depth === x.depth &&
+    last.offset + last.length === x.offset &&
+    last.hostFile === x.hostFile &&
+    (last.hostOffset === undefined) === (x.hostOffset === undefined) &&
+    (last.hostOffset === undefined || last.hostOffset + last.length === x.hostOffset)
+  ) {
+    last.length += x.length;
+    return;
+  }
+  out.push(x);
+}

@@ -10,6 +10,11 @@
  *  - ofdLock(fd, offset, exclusive) / ofdUnlock / ofdTest: open-file-description byte-range
  *    locks (F_OFD_SETLK / F_OFD_GETLK). QEMU marks image permissions with these on bytes
  *    100+bit and 200+bit; speaking the same protocol lets vdisk and QEMU see each other.
+ *  - dioAlign(fd): statx(STATX_DIOALIGN), the file system's own answer to "does direct I/O work
+ *    on this file, and with which memory and offset alignment". { memAlign: 0, offsetAlign: 0 }
+ *    means direct I/O is not supported on this file. Returns null when the kernel or the file
+ *    system cannot say: before Linux 6.1, and on tmpfs, which since Linux 6.6 accepts O_DIRECT
+ *    at open but serves it from the page cache (the caller checks the file system type then).
  *
  * Errors are thrown as JS Errors carrying `code` (the errno name) and `errno`, like Node's fs.
  */
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                                      \
@@ -49,6 +55,12 @@ static const char *errno_name(int e) {
   case ENODEV: return "ENODEV";
   case ESPIPE: return "ESPIPE";
   case EINTR: return "EINTR";
+  case ENOENT: return "ENOENT";
+  case EDQUOT: return "EDQUOT";
+  case ENOSYS: return "ENOSYS";
+  case EISDIR: return "EISDIR";
+  case ETXTBSY: return "ETXTBSY";
+  case EOVERFLOW: return "EOVERFLOW";
   default: return "EUNKNOWN";
   }
 }
@@ -262,6 +274,40 @@ static napi_value do_ofd_test(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- statx STATX_DIOALIGN -------------------------------------------------------- */
+
+static napi_value do_dio_align(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result, mem, off;
+  int64_t fd;
+  if (!get_args(env, info, 1, argv) || !get_i64(env, argv[0], &fd)) return NULL;
+#ifdef STATX_DIOALIGN
+  struct statx st;
+  memset(&st, 0, sizeof st);
+  if (statx((int)fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) != 0) {
+    if (errno == ENOSYS || errno == EINVAL) {
+      CHECK(napi_get_null(env, &result));
+      return result;
+    }
+    napi_throw(env, make_errno_error(env, errno, "statx"));
+    return NULL;
+  }
+  if (!(st.stx_mask & STATX_DIOALIGN)) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_uint32(env, st.stx_dio_mem_align, &mem));
+  CHECK(napi_create_uint32(env, st.stx_dio_offset_align, &off));
+  CHECK(napi_set_named_property(env, result, "memAlign", mem));
+  CHECK(napi_set_named_property(env, result, "offsetAlign", off));
+  return result;
+#else
+  (void)fd;
+  CHECK(napi_get_null(env, &result));
+  return result;
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL},
@@ -270,6 +316,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ofdLock", NULL, do_ofd_lock, NULL, NULL, NULL, napi_default, NULL},
       {"ofdUnlock", NULL, do_ofd_unlock, NULL, NULL, NULL, napi_default, NULL},
       {"ofdTest", NULL, do_ofd_test, NULL, NULL, NULL, napi_default, NULL},
+      {"dioAlign", NULL, do_dio_align, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

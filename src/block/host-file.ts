@@ -9,6 +9,14 @@
  * takes the range shared, a read-modify-write takes it exclusive), so no update is lost.
  *
  * Reads past the end of the file return zeroes; formats rely on that for clusters at the tail.
+ *
+ * `length` is the file's logical size. A direct write past the end reserves its new end in
+ * `length` before any I/O, and a padded tail block is cut back to `length` (never to this write's
+ * own end), so a concurrent extending write's data is never truncated away.
+ *
+ * Every request counts itself in flight; `close` refuses new requests, waits for those in flight,
+ * then flushes and closes the descriptor (a request still queued on the thread pool must never
+ * reach a descriptor number that the process has meanwhile reused for another file).
  */
 import fs from 'node:fs';
 import { alignDown, alignUp, BlockError, fromSystemError, RangeLock } from '../util/index.js';
@@ -37,6 +45,9 @@ export interface HostFileOptions {
 
 const MAX_TRANSFER = 32 * 1024 * 1024;
 
+/** statfs f_type of tmpfs: accepts O_DIRECT since Linux 6.6 but still goes through the page cache. */
+const TMPFS_MAGIC = 0x01021994;
+
 function readAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
   return new Promise((resolve, reject) => {
     fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
@@ -63,6 +74,9 @@ export class HostFile implements BlockDevice {
   private length: number;
   private readonly rmw = new RangeLock();
   private closed = false;
+  private closing: Promise<void> | undefined;
+  private inflight = 0;
+  private drained: (() => void) | undefined;
 
   private constructor(
     path: string,
@@ -94,6 +108,7 @@ export class HostFile implements BlockDevice {
     const readOnly = opts.readOnly ?? false;
     const flags = cacheFlags(opts.cache ?? 'writeback');
     const C = fs.constants;
+    const mode = opts.cache ?? 'writeback';
     let oflags = readOnly ? C.O_RDONLY : C.O_RDWR;
     if (opts.create) oflags |= C.O_CREAT | (opts.truncate ? C.O_TRUNC : C.O_EXCL);
     if (flags.writethrough) oflags |= C.O_DSYNC;
@@ -104,11 +119,9 @@ export class HostFile implements BlockDevice {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (flags.direct && code === 'EINVAL') {
-        throw new BlockError(
-          'NOT_SUPPORTED',
-          `cannot open ${path} with cache mode that bypasses the host page cache: the file system does not support O_DIRECT`,
-          { cause: err },
-        );
+        throw new BlockError('NOT_SUPPORTED', noDirectIo(path, mode, 'its file system rejects O_DIRECT'), {
+          cause: err,
+        });
       }
       throw fromSystemError(err, `cannot open ${path}`);
     }
@@ -116,7 +129,7 @@ export class HostFile implements BlockDevice {
       const st = fs.fstatSync(fd);
       if (st.isDirectory()) throw new BlockError('INVALID', `${path} is a directory`);
       const length = st.isBlockDevice() ? blockDeviceSize(fd) : st.size;
-      const align = flags.direct ? probeDirectAlignment(fd, path) : 1;
+      const align = flags.direct ? directAlignment(fd, path, mode, st) : 1;
       if (opts.lock ?? true) acquireImageLock(fd, path, !readOnly);
       return new HostFile(path, fd, length, flags, readOnly, align);
     } catch (err) {
@@ -136,17 +149,37 @@ export class HostFile implements BlockDevice {
 
   async read(offset: number, buf: Buffer): Promise<void> {
     checkRange(this, offset, buf.length);
-    await this.pread(offset, buf);
+    return this.track(() => this.doRead(offset, buf));
   }
 
   async write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, data.length);
-    await this.pwrite(offset, data, opts);
+    return this.track(() => this.doWrite(offset, data, opts));
   }
 
   /** Reads at any offset; bytes past the end of the file read as zeroes. */
   async pread(offset: number, buf: Buffer): Promise<void> {
+    return this.track(() => this.doRead(offset, buf));
+  }
+
+  /** Writes at any offset, extending the file when the write goes past its end. */
+  async pwrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    return this.track(() => this.doWrite(offset, data, opts));
+  }
+
+  /** Runs one request, counted in flight so that `close` can wait for it. */
+  private async track<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new BlockError('IO', `${this.path} is closed`);
+    this.inflight++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.inflight === 0 && this.drained) this.drained();
+    }
+  }
+
+  private async doRead(offset: number, buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
     if (this.align > 1 && !(offset % this.align === 0 && buf.length % this.align === 0)) {
       const start = alignDown(offset, this.align);
@@ -192,16 +225,15 @@ export class HostFile implements BlockDevice {
     }
   }
 
-  /** Writes at any offset, extending the file when the write goes past its end. */
-  async pwrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+  private async doWrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     if (data.length === 0) return;
     if (this.align === 1) {
       await this.writeFully(data, offset);
+      if (offset + data.length > this.length) this.length = offset + data.length;
     } else {
       await this.directWrite(offset, data);
     }
-    if (offset + data.length > this.length) this.length = offset + data.length;
-    if (opts?.fua && !this.flags.writethrough) await this.flush();
+    if (opts?.fua && !this.flags.writethrough) await this.doFlush();
   }
 
   private async directWrite(offset: number, data: Buffer): Promise<void> {
@@ -209,6 +241,9 @@ export class HostFile implements BlockDevice {
     const start = alignDown(offset, a);
     const end = alignUp(offset + data.length, a);
     const aligned = start === offset && end === offset + data.length;
+    // Reserve the new end before any await: a concurrent padded write cuts the file back to
+    // `length`, and must not cut off this write's data.
+    if (offset + data.length > this.length) this.length = offset + data.length;
     const release = await this.rmw.acquire(start, end, !aligned);
     try {
       const bounce = alignedBuffer(end - start, a);
@@ -218,13 +253,11 @@ export class HostFile implements BlockDevice {
         if (end - a > start) await this.readFully(bounce.subarray(end - start - a), end - a);
       }
       data.copy(bounce, offset - start);
-      const before = this.length;
       await this.writeFully(bounce, start);
-      // A padded tail block must not grow the file past what the caller wrote.
-      const want = Math.max(before, offset + data.length);
-      if (end > want) {
+      // A padded tail block must not grow the file past its logical end.
+      if (end > this.length) {
         try {
-          fs.ftruncateSync(this.fd, want);
+          fs.ftruncateSync(this.fd, this.length);
         } catch (err) {
           throw fromSystemError(err, `truncate of ${this.path} failed`);
         }
@@ -235,6 +268,10 @@ export class HostFile implements BlockDevice {
   }
 
   async flush(): Promise<void> {
+    return this.track(() => this.doFlush());
+  }
+
+  private async doFlush(): Promise<void> {
     if (this.flags.noFlush || this.caps.readOnly) return;
     try {
       await fdatasyncAsync(this.fd);
@@ -248,31 +285,38 @@ export class HostFile implements BlockDevice {
     checkWritable(this);
     checkRange(this, offset, length);
     if (length === 0) return;
-    try {
-      await native().fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `discard on ${this.path} failed`);
-    }
+    return this.track(async () => {
+      try {
+        await native().fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `discard on ${this.path} failed`);
+      }
+    });
   }
 
   async writeZeroes(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
     checkWritable(this);
     checkRange(this, offset, length);
-    await this.zeroRange(offset, length, opts);
+    return this.track(() => this.doZeroRange(offset, length, opts));
   }
 
   /** Zeroes a host range at any offset (may extend the file). */
   async zeroRange(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
+    return this.track(() => this.doZeroRange(offset, length, opts));
+  }
+
+  private async doZeroRange(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
     if (length === 0) return;
     const n = native();
     const within = offset + length <= this.length;
+    // Reserve the new end first, like directWrite: a padded direct write cuts back to `length`.
+    if (!within) this.length = offset + length;
     try {
       if (opts?.mayUnmap && within) {
         await n.fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
       } else {
         await n.fallocate(this.fd, FALLOC.ZERO_RANGE | (within ? FALLOC.KEEP_SIZE : 0), offset, length);
-        if (offset + length > this.length) this.length = offset + length;
       }
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -281,20 +325,21 @@ export class HostFile implements BlockDevice {
         throw new BlockError('NOT_SUPPORTED', 'fast zeroing is not supported by the host file system');
       await this.writeZeroBytes(offset, length);
     }
-    if (opts?.fua && !this.flags.writethrough) await this.flush();
+    if (opts?.fua && !this.flags.writethrough) await this.doFlush();
   }
 
   private async writeZeroBytes(offset: number, length: number): Promise<void> {
     const chunk = Buffer.alloc(Math.min(length, 1024 * 1024));
     for (let done = 0; done < length; done += chunk.length) {
       const n = Math.min(chunk.length, length - done);
-      await this.pwrite(offset + done, chunk.subarray(0, n));
+      await this.doWrite(offset + done, chunk.subarray(0, n));
     }
   }
 
   /** Data and holes of the host file, from SEEK_DATA / SEEK_HOLE. */
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     checkRange(this, offset, length);
+    if (this.closed) throw new BlockError('IO', `${this.path} is closed`);
     const out: Extent[] = [];
     const end = offset + length;
     const n = native();
@@ -334,7 +379,10 @@ export class HostFile implements BlockDevice {
         pos = dataStart;
       }
       let holeStart = n.seek(this.fd, pos, SEEK_HOLE);
+      // A hole at pos can only appear if the range was punched between the two seeks; a
+      // data extent of at least one byte keeps the loop moving.
       if (holeStart < 0 || holeStart > end) holeStart = end;
+      if (holeStart <= pos) holeStart = pos + 1;
       push(holeStart - pos, true);
       pos = holeStart;
     }
@@ -344,28 +392,32 @@ export class HostFile implements BlockDevice {
   /** Sets the file length. Growing extends with a hole unless preallocation is asked for. */
   async truncate(length: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): Promise<void> {
     checkWritable(this);
-    const old = this.length;
-    try {
-      if (prealloc === 'full' && length > old) {
-        await this.writeZeroBytes(old, length - old);
-      } else {
-        fs.ftruncateSync(this.fd, length);
-        if (prealloc === 'falloc' && length > old) await native().fallocate(this.fd, 0, old, length - old);
+    return this.track(async () => {
+      const old = this.length;
+      try {
+        if (prealloc === 'full' && length > old) {
+          await this.writeZeroBytes(old, length - old);
+        } else {
+          fs.ftruncateSync(this.fd, length);
+          if (prealloc === 'falloc' && length > old) await native().fallocate(this.fd, 0, old, length - old);
+        }
+      } catch (err) {
+        throw fromSystemError(err, `resize of ${this.path} failed`);
       }
-    } catch (err) {
-      throw fromSystemError(err, `resize of ${this.path} failed`);
-    }
-    this.length = length;
+      this.length = length;
+    });
   }
 
   /** Allocates host blocks for [offset, offset+length) without changing their contents. */
   async allocate(offset: number, length: number): Promise<void> {
-    try {
-      await native().fallocate(this.fd, 0, offset, length);
-    } catch (err) {
-      throw fromSystemError(err, `preallocation of ${this.path} failed`);
-    }
-    if (offset + length > this.length) this.length = offset + length;
+    return this.track(async () => {
+      try {
+        await native().fallocate(this.fd, 0, offset, length);
+      } catch (err) {
+        throw fromSystemError(err, `preallocation of ${this.path} failed`);
+      }
+      if (offset + length > this.length) this.length = offset + length;
+    });
   }
 
   /** Bytes the file occupies on the host (st_blocks * 512), qemu-img's "actual-size". */
@@ -373,11 +425,22 @@ export class HostFile implements BlockDevice {
     return fs.fstatSync(this.fd).blocks * 512;
   }
 
+  /** Refuses new requests, waits for the ones in flight, flushes and releases lock and descriptor. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    // A second caller waits for the same close instead of returning while it is still running.
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
     this.closed = true;
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
     try {
-      if (!this.caps.readOnly) await this.flush();
+      if (!this.caps.readOnly) await this.doFlush();
     } finally {
       try {
         releaseImageLock(this.fd);
@@ -396,13 +459,58 @@ function blockDeviceSize(fd: number): number {
   return n < 0 ? 0 : n;
 }
 
-/** The smallest alignment O_DIRECT accepts on this file: 512 or 4096 bytes. */
+function noDirectIo(path: string, mode: CacheMode, why: string): string {
+  return (
+    `cannot open ${path} with cache=${mode}: ${why}, so the host page cache cannot be bypassed ` +
+    `(O_DIRECT); use cache=writeback or cache=writethrough on this file system`
+  );
+}
+
+/**
+ * The alignment direct I/O needs on this file (offsets, lengths and buffer addresses), or a
+ * NOT_SUPPORTED error when direct I/O would not really bypass the page cache. Never degrades
+ * silently (DESIGN.md: "If a mode cannot be honoured on this host, opening fails loudly").
+ */
+function directAlignment(fd: number, path: string, mode: CacheMode, st: fs.Stats): number {
+  const dio = native().dioAlign?.(fd) ?? null;
+  if (dio) {
+    if (dio.offsetAlign === 0) {
+      throw new BlockError(
+        'NOT_SUPPORTED',
+        noDirectIo(path, mode, 'its file system does not support direct I/O on this file'),
+      );
+    }
+    return Math.max(dio.offsetAlign, dio.memAlign, 1);
+  }
+  // The kernel cannot tell (before Linux 6.1, or tmpfs): check the file system, then probe.
+  if (st.isFile()) {
+    let type: number | undefined;
+    try {
+      type = fs.statfsSync(path).type;
+    } catch {
+      type = undefined;
+    }
+    if (type === TMPFS_MAGIC) {
+      throw new BlockError(
+        'NOT_SUPPORTED',
+        noDirectIo(path, mode, 'it is on tmpfs, which accepts O_DIRECT but serves it from the page cache'),
+      );
+    }
+  }
+  return probeDirectAlignment(fd, path);
+}
+
+/**
+ * The smallest alignment a direct read at offset 0 accepts: 512 or 4096 bytes. An empty file
+ * proves nothing (a read at the end of the file succeeds before any alignment check), so then
+ * the answer is 4096, which every device accepts (QEMU does the same).
+ */
 function probeDirectAlignment(fd: number, path: string): number {
   for (const a of [512, 4096]) {
     const buf = alignedBuffer(a, 4096);
     try {
-      fs.readSync(fd, buf, 0, a, 0);
-      return a;
+      const n = fs.readSync(fd, buf, 0, a, 0);
+      return n === 0 ? 4096 : a;
     } catch (err) {
       if ((err as { code?: string }).code !== 'EINVAL') throw fromSystemError(err, `cannot read ${path}`);
     }

@@ -114,6 +114,7 @@ export class MemoryDevice implements BlockDevice {
 
   async resize(size: number): Promise<void> {
     checkWritable(this);
+    if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('INVALID', `invalid size ${size}`);
     if (size < this.length) {
       for (const idx of [...this.chunks.keys()]) {
         if (idx * CHUNK >= size) this.chunks.delete(idx);

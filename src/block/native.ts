@@ -14,6 +14,12 @@ export interface NativeHelper {
   ofdLock(fd: number, offset: number, exclusive: boolean): boolean;
   ofdUnlock(fd: number, offset: number): void;
   ofdTest(fd: number, offset: number): boolean;
+  /**
+   * statx(STATX_DIOALIGN): direct I/O alignment of the open file, zeroes when the file system
+   * does not do direct I/O on it, null when it cannot say (old kernel, tmpfs). Absent in a
+   * helper built before it was added.
+   */
+  dioAlign?(fd: number): { memAlign: number; offsetAlign: number } | null;
 }
 
 /** fallocate(2) modes. */
@@ -34,7 +40,12 @@ export function native(): NativeHelper {
   const candidates = ['../../../build/Release/vdisk_native.node', '../../build/Release/vdisk_native.node'];
   for (const c of candidates) {
     try {
-      cached = require(c) as NativeHelper;
+      const mod = require(c) as Record<string, unknown>;
+      // A plain, writable copy of the addon's (read-only) exports, so that a test can stand in
+      // for one primitive, e.g. remove dioAlign to exercise the path of kernels without it.
+      cached = Object.fromEntries(
+        Object.getOwnPropertyNames(mod).map((k) => [k, mod[k]]),
+      ) as unknown as NativeHelper;
       return cached;
     } catch (err) {
       if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;

@@ -39,7 +39,11 @@ export function readU64(buf: Buffer, off: number, what: string): number {
   return toSafeNumber(buf.readBigUInt64BE(off), what);
 }
 
+/** Writes a 64-bit field. A value that is not an exact non-negative integer is a bug upstream. */
 export function writeU64(buf: Buffer, off: number, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new BlockError('INVALID', `cannot store ${v} in a 64-bit field: not a safe non-negative integer`);
+  }
   buf.writeBigUInt64BE(BigInt(v), off);
 }
 

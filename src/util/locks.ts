@@ -13,13 +13,23 @@ export class Mutex {
   private locked = false;
   private readonly waiters: Array<() => void> = [];
 
+  /**
+   * Resolves, in call order, to a release function once the caller holds the mutex. Releasing is
+   * idempotent: a second call of the same release function must not hand the mutex on again
+   * while someone else holds it.
+   */
   async lock(): Promise<() => void> {
     if (!this.locked) {
       this.locked = true;
-      return () => this.unlock();
+    } else {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-    return () => this.unlock();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.unlock();
+    };
   }
 
   private unlock(): void {

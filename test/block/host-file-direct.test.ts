@@ -1,0 +1,279 @@
+/**
+ * What cache=none and cache=directsync promise beyond the common contract: O_DIRECT really is in
+ * effect (seen in /proc/self/fdinfo), read-modify-write of partial blocks loses no concurrent
+ * update, a padded tail block never truncates a concurrent write, and a file system that cannot
+ * bypass the page cache (tmpfs) is refused loudly instead of silently degrading.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CACHE_MODES, cacheFlags, HostFile, native } from '../../src/block/index.js';
+import { BlockError } from '../../src/util/index.js';
+import { directIoUnavailable, tmpDir } from '../helpers/tmp.js';
+
+const O_DIRECT = 0o40000;
+const O_DSYNC = 0o10000;
+const KiB = 1024;
+
+const dir = tmpDir('vdisk-direct-');
+const noDirect = directIoUnavailable(dir);
+let fileCounter = 0;
+
+function pattern(len: number, seed: number): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = ((i * 131 + seed * 17) % 251) + 1;
+  return b;
+}
+
+function makeFile(content: Buffer | number): string {
+  const p = path.join(dir, `d${++fileCounter}.raw`);
+  if (typeof content === 'number') {
+    fs.writeFileSync(p, '');
+    fs.truncateSync(p, content);
+  } else {
+    fs.writeFileSync(p, content);
+  }
+  return p;
+}
+
+/** The open flags of one of this process's descriptors, from /proc/self/fdinfo (octal). */
+function fdFlags(fd: number): number {
+  const m = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  assert.ok(m, `no flags line in fdinfo of ${fd}`);
+  return Number.parseInt(m[1]!, 8);
+}
+
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+describe('open flags on the host descriptor', { skip: noDirect ?? false }, () => {
+  for (const mode of CACHE_MODES) {
+    const flags = cacheFlags(mode);
+    test(`cache=${mode}: O_DIRECT ${flags.direct ? 'set' : 'clear'}, O_DSYNC ${flags.writethrough ? 'set' : 'clear'}`, async () => {
+      for (const readOnly of [false, true]) {
+        const hf = await HostFile.open(makeFile(8 * KiB), { cache: mode, readOnly, lock: false });
+        try {
+          const fl = fdFlags(hf.descriptor);
+          assert.equal(
+            (fl & O_DIRECT) !== 0,
+            flags.direct,
+            `O_DIRECT in ${fl.toString(8)} (readOnly ${readOnly})`,
+          );
+          assert.equal((fl & O_DSYNC) !== 0, flags.writethrough, `O_DSYNC in ${fl.toString(8)}`);
+          assert.equal(fl & 3, readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR);
+        } finally {
+          await hf.close();
+        }
+      }
+    });
+  }
+});
+
+for (const mode of ['none', 'directsync'] as const) {
+  describe(`cache=${mode} read-modify-write`, { skip: noDirect ?? false }, () => {
+    test('the kernel really enforces alignment on this descriptor (it is not a page-cache fallback)', async () => {
+      const hf = await HostFile.open(makeFile(pattern(16 * KiB, 1)), { cache: mode });
+      try {
+        // A direct read at an unaligned offset straight on the descriptor must fail: proof that
+        // HostFile's bounce buffers are what make unaligned requests work.
+        assert.throws(() => fs.readSync(hf.descriptor, Buffer.alloc(100), 0, 100, 1), { code: 'EINVAL' });
+        const got = Buffer.alloc(100);
+        await hf.read(1, got);
+        assert.ok(got.equals(pattern(16 * KiB, 1).subarray(1, 101)));
+      } finally {
+        await hf.close();
+      }
+    });
+
+    test('many concurrent unaligned writes into the same 4 KiB block all land', async () => {
+      const size = 64 * KiB;
+      const p = makeFile(pattern(size, 2));
+      const want = pattern(size, 2);
+      const hf = await HostFile.open(p, { cache: mode });
+      try {
+        const writes: Array<Promise<void>> = [];
+        // 64 disjoint 64-byte pieces of block 3, issued at once.
+        for (let i = 0; i < 64; i++) {
+          const data = pattern(64, 10 + i);
+          writes.push(hf.write(3 * 4096 + i * 64, data));
+          data.copy(want, 3 * 4096 + i * 64);
+        }
+        // And pieces that straddle the boundaries of blocks 7/8 and 8/9, interleaved.
+        for (let i = 0; i < 16; i++) {
+          const off = 8 * 4096 - 8 * 100 + i * 100 + (i >= 8 ? 4096 - 800 : 0);
+          const data = pattern(100, 80 + i);
+          writes.push(hf.write(off, data));
+          data.copy(want, off);
+        }
+        await Promise.all(writes);
+        const got = Buffer.alloc(size);
+        await hf.read(0, got);
+        assert.ok(got.equals(want), 'no update was lost');
+      } finally {
+        await hf.close();
+      }
+      assert.ok(fs.readFileSync(p).equals(want));
+    });
+
+    test('a concurrent aligned write and an unaligned write to one block serialise', async () => {
+      for (let round = 0; round < 20; round++) {
+        const p = makeFile(16 * KiB);
+        const hf = await HostFile.open(p, { cache: mode });
+        const whole = pattern(4096, 30 + round);
+        const piece = pattern(10, 60 + round);
+        try {
+          await Promise.all([hf.write(4096 + 100, piece), hf.write(4096, whole)]);
+          const got = Buffer.alloc(4096);
+          await hf.read(4096, got);
+          const pieceLast = Buffer.from(whole);
+          piece.copy(pieceLast, 100);
+          assert.ok(got.equals(whole) || got.equals(pieceLast), `round ${round}: a torn or lost write`);
+        } finally {
+          await hf.close();
+        }
+      }
+    });
+
+    test('concurrent writes past the end never truncate each other', async () => {
+      const p = makeFile(0);
+      const hf = await HostFile.open(p, { cache: mode });
+      const want = Buffer.alloc(15 * 8192 + 1100);
+      try {
+        const writes: Array<Promise<void>> = [];
+        // Unaligned ends: each write pads its tail block and must cut the file back afterwards.
+        for (let i = 0; i < 16; i++) {
+          const data = pattern(1000, 100 + i);
+          writes.push(hf.pwrite(i * 8192 + 100, data));
+          data.copy(want, i * 8192 + 100);
+        }
+        await Promise.all(writes);
+        assert.equal(hf.size, want.length);
+        assert.equal(fs.fstatSync(hf.descriptor).size, want.length);
+        const got = Buffer.alloc(want.length);
+        await hf.read(0, got);
+        assert.ok(got.equals(want), 'every extending write kept its data');
+      } finally {
+        await hf.close();
+      }
+      assert.ok(fs.readFileSync(p).equals(want));
+    });
+
+    test('a file whose length is not a multiple of the block reads and grows correctly', async () => {
+      const content = pattern(1000, 3);
+      const p = makeFile(content);
+      const hf = await HostFile.open(p, { cache: mode });
+      try {
+        const got = Buffer.alloc(5000, 0xee);
+        await hf.pread(0, got);
+        assert.ok(got.subarray(0, 1000).equals(content));
+        assert.ok(got.subarray(1000).equals(Buffer.alloc(4000)));
+        await hf.pwrite(1000, Buffer.from('tail'));
+        assert.equal(fs.fstatSync(hf.descriptor).size, 1004);
+      } finally {
+        await hf.close();
+      }
+      assert.equal(fs.readFileSync(p).subarray(1000).toString(), 'tail');
+    });
+  });
+}
+
+describe('direct I/O alignment', { skip: noDirect ?? false }, () => {
+  const helper = native();
+  const realDioAlign = helper.dioAlign;
+
+  test('the alignment is what the file system reports for the file', async () => {
+    const hf = await HostFile.open(makeFile(0), { cache: 'none' });
+    try {
+      const reported = realDioAlign?.(hf.descriptor);
+      if (reported) assert.equal(hf.align, Math.max(reported.offsetAlign, reported.memAlign));
+      else assert.equal(hf.align, 4096);
+    } finally {
+      await hf.close();
+    }
+  });
+
+  describe('without statx (kernels before 6.1)', () => {
+    test('an empty file proves nothing, so the safe 4096 is used', async () => {
+      delete helper.dioAlign;
+      try {
+        const hf = await HostFile.open(makeFile(0), { cache: 'none' });
+        assert.equal(hf.align, 4096);
+        await hf.pwrite(100, Buffer.from('abc'));
+        assert.equal(fs.fstatSync(hf.descriptor).size, 103);
+        await hf.close();
+      } finally {
+        helper.dioAlign = realDioAlign;
+      }
+    });
+    test('a non-empty file is probed with real reads', async () => {
+      delete helper.dioAlign;
+      try {
+        const p = makeFile(pattern(8192, 4));
+        const hf = await HostFile.open(p, { cache: 'none' });
+        const expected = realDioAlign?.(hf.descriptor);
+        assert.ok(hf.align === 512 || hf.align === 4096, String(hf.align));
+        if (expected) assert.equal(hf.align, expected.offsetAlign);
+        const got = Buffer.alloc(10);
+        await hf.read(4000, got);
+        assert.ok(got.equals(pattern(8192, 4).subarray(4000, 4010)));
+        await hf.close();
+      } finally {
+        helper.dioAlign = realDioAlign;
+      }
+    });
+  });
+});
+
+describe('tmpfs cannot honour cache=none or directsync', () => {
+  const shm = '/dev/shm';
+  const shmUsable = fs.existsSync(shm) && fs.statfsSync(shm).type === 0x01021994;
+  const shmDir = shmUsable ? tmpDir('vdisk-shm-', shm) : '';
+
+  for (const mode of ['none', 'directsync'] as const) {
+    test(
+      `cache=${mode} on tmpfs fails with NOT_SUPPORTED and says why`,
+      { skip: !shmUsable && 'no tmpfs at /dev/shm' },
+      async () => {
+        const p = path.join(shmDir, `${mode}.raw`);
+        fs.writeFileSync(p, pattern(8192, 5));
+        const fds = openFds();
+        await assert.rejects(HostFile.open(p, { cache: mode }), (err: unknown) => {
+          assert.ok(err instanceof BlockError);
+          assert.equal(err.code, 'NOT_SUPPORTED');
+          assert.match(err.message, new RegExp(`cache=${mode}`));
+          assert.match(err.message, /O_DIRECT/);
+          assert.match(err.message, /tmpfs/);
+          assert.ok(err.message.includes(p));
+          return true;
+        });
+        assert.equal(openFds(), fds, 'the descriptor of the failed open was closed');
+        // Nothing was left locked, and the buffered modes work on the same file.
+        const hf = await HostFile.open(p, { cache: 'writeback' });
+        await hf.write(0, Buffer.from('ok'));
+        await hf.close();
+      },
+    );
+  }
+
+  test(
+    'the refusal also holds where statx cannot tell (file system type check)',
+    { skip: !shmUsable && 'no tmpfs at /dev/shm' },
+    async () => {
+      const helper = native();
+      const realDioAlign = helper.dioAlign;
+      delete helper.dioAlign;
+      try {
+        const p = path.join(shmDir, 'nostatx.raw');
+        fs.writeFileSync(p, pattern(8192, 6));
+        await assert.rejects(HostFile.open(p, { cache: 'none' }), {
+          code: 'NOT_SUPPORTED',
+          message: /tmpfs/,
+        });
+      } finally {
+        helper.dioAlign = realDioAlign;
+      }
+    },
+  );
+});

@@ -197,7 +197,8 @@ async function compare(img: Qcow2Image): Promise<Comparison> {
   for (let c = 0; c < t.refs.length; c++) {
     const stored = await rc.get(c);
     const refs = t.refs[c]!;
-    if (refs > 0) end = c + 1;
+    // qemu's image end offset: past the last cluster that is referenced or has a refcount.
+    if (refs > 0 || stored > 0) end = c + 1;
     if (stored === refs) continue;
     mismatches.push({ cluster: c, stored, refs });
     if (stored < refs) {

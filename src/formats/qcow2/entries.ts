@@ -83,11 +83,8 @@ export function decodeL2Entry(buf: Buffer, index: number, clusterBits: number, v
     if (!v3) return { kind: 'invalid', reason: `L2 entry ${index} has the zero flag in a version 2 image` };
     return { kind: 'zero', hostOffset, copied };
   }
-  if (hostOffset === 0) {
-    return copied
-      ? { kind: 'invalid', reason: `L2 entry ${index} has COPIED set but no host offset` }
-      : { kind: 'unallocated' };
-  }
+  // Without an external data file, offset 0 means unallocated whatever bit 63 says (as qemu reads it).
+  if (hostOffset === 0) return { kind: 'unallocated' };
   return { kind: 'normal', hostOffset, copied };
 }
 

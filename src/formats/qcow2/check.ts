@@ -57,7 +57,6 @@ async function tally(img: Qcow2Image): Promise<Tally> {
     const off = rc.blockOffset(k);
     if (off) inc(off, cs, `refcount block ${k}`);
   }
-  let prevHost = -1;
   const walkL1 = async (l1: Buffer, l1Size: number, active: boolean): Promise<void> => {
     for (let i = 0; i < l1Size; i++) {
       const e = decodeL1Entry(l1, i, cs);
@@ -73,6 +72,8 @@ async function tally(img: Qcow2Image): Promise<Tally> {
         t.copied.push({ kind: 'l1', l1i: i, l2i: -1, host: e.offset, flag: e.copied, table: e.offset });
       const l2 = active ? await map.table(e.offset) : Buffer.alloc(cs);
       if (!active) await s.file.pread(e.offset, l2);
+      // As qemu's check_refcounts_l2: fragmentation is counted within one L2 table.
+      let prevHost = -1;
       for (let j = 0; j < s.l2Entries; j++) {
         const x = decodeL2Entry(l2, j, s.clusterBits, s.v3);
         switch (x.kind) {
@@ -93,11 +94,10 @@ async function tally(img: Qcow2Image): Promise<Tally> {
                 flag: x.copied,
                 table: e.offset,
               });
-              if (x.kind === 'normal') {
-                t.allocated++;
-                if (prevHost >= 0 && x.hostOffset !== prevHost + cs) t.fragmented++;
-                prevHost = x.hostOffset;
-              }
+              // qemu counts zero clusters that keep a host cluster as allocated too.
+              t.allocated++;
+              if (prevHost >= 0 && x.hostOffset !== prevHost + cs) t.fragmented++;
+              prevHost = x.hostOffset;
             }
             break;
           case 'compressed':
@@ -105,6 +105,7 @@ async function tally(img: Qcow2Image): Promise<Tally> {
             if (active) {
               t.allocated++;
               t.compressed++;
+              t.fragmented++; // "Compressed clusters are fragmented by nature" (qemu)
             }
             break;
           case 'unallocated':

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HostFile } from '../../block/index.js';
-import { BlockError, fromSystemError, isPowerOfTwo, log2 } from '../../util/index.js';
+import { alignUp, BlockError, fromSystemError, isPowerOfTwo, log2 } from '../../util/index.js';
 import { DEFAULT_FEATURE_TABLE, encodeExtensions, EXT, type HeaderExtension } from './header-ext.js';
 import {
   COMPAT,
@@ -114,7 +114,9 @@ export function parseCreateOptions(size: number, opts: Record<string, string>): 
     throw new BlockError('NOT_SUPPORTED', 'encrypted qcow2 images are not supported');
   if (opts['data_file']) throw new BlockError('NOT_SUPPORTED', 'external data files are not supported yet');
   const r: Qcow2CreateOptions = {
-    size,
+    // qemu-img rounds the virtual size up to whole 512-byte sectors, and qemu truncates an
+    // unaligned size field when it opens an image (its tail would be unreadable there).
+    size: alignUp(size, 512),
     version,
     clusterSize,
     refcountBits,

@@ -223,7 +223,8 @@ export class DataPath {
       }
       const olds: L2Entry[] = [e];
       let gcEnd = gc + 1;
-      while (gcEnd * cs < end && (gcEnd - gc) * cs < MAX_RUN_BYTES) {
+      const maxRun = Math.min(MAX_RUN_BYTES / cs, this.rc.maxAllocation);
+      while (gcEnd * cs < end && gcEnd - gc < maxRun) {
         const e2 = await this.map.entry(gcEnd);
         if (e2.kind === 'invalid') throw this.s.markCorrupt(e2.reason);
         if (e2.kind === 'normal' && e2.copied) break;

@@ -248,6 +248,8 @@ export class Qcow2Image implements Image {
   async resize(size: number, opts: ResizeOptions = {}): Promise<void> {
     this.s.assertWritable();
     if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('INVALID', `invalid size ${size}`);
+    // As qemu: it would truncate an unaligned size field when opening the image.
+    if (size % 512 !== 0) throw new BlockError('INVALID', 'The new size must be a multiple of 512');
     const old = this.size;
     if (size === old) return;
     if (size < old && !opts.shrink) {
@@ -307,7 +309,7 @@ export class Qcow2Image implements Image {
     const release = await this.guest.acquire(alignDown(start, cs), WHOLE_DEVICE, true);
     try {
       const last = Math.ceil(end / cs);
-      const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
+      const maxRun = Math.max(1, Math.min(Math.floor(MAX_RUN_BYTES / cs), this.rc.maxAllocation));
       let g = Math.floor(start / cs);
       while (g < last) {
         if ((await this.map.entry(g)).kind !== 'unallocated') {

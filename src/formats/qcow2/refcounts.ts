@@ -187,11 +187,27 @@ export class Refcounts {
   }
 
   /**
+   * The most clusters one allocate() call may ask for. A new refcount block is placed inside the
+   * range it describes, so past the end of the file every run of `entriesPerBlock` clusters holds
+   * one and a request that large can never be satisfied; a fresh range always has room for one
+   * cluster fewer after its block.
+   */
+  get maxAllocation(): number {
+    return Math.max(1, this.entriesPerBlock - 1);
+  }
+
+  /**
    * Allocates `count` contiguous free clusters with refcount 1 and returns the host offset of the
    * first. Clusters in `avoid` (cluster indexes) are not handed out.
    */
   async allocate(count: number, avoid: (cluster: number) => boolean = () => false): Promise<number> {
     if (count <= 0) throw new BlockError('INVALID', 'allocation of zero clusters');
+    // A larger run could never be found (see maxAllocation): fail instead of searching forever.
+    if (count > this.maxAllocation)
+      throw new BlockError(
+        'INVALID',
+        `allocation of ${count} contiguous clusters exceeds ${this.maxAllocation}`,
+      );
     for (;;) {
       const start = await this.findFreeRun(count, avoid);
       // Every refcount block for the run must exist before the refcounts are set; creating one

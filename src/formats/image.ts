@@ -45,6 +45,11 @@ export interface OpenImageOptions {
   openBacking?: boolean;
   /** Take image locks (default true). */
   lock?: boolean;
+  /**
+   * Open an image marked corrupt read-write, for repair only (qemu-img check -r). Data writes
+   * are still refused until the repair has cleared the corrupt bit.
+   */
+  forRepair?: boolean;
 }
 
 export interface CreateImageOptions {

@@ -71,7 +71,11 @@ export async function createImage(path: string, opts: CreateImageOptions): Promi
 export async function checkImage(path: string, opts: CheckOptions = {}): Promise<CheckReport> {
   const format = opts.format ?? probeFormat(path);
   if (format !== 'qcow2') throw new BlockError('NOT_SUPPORTED', 'This image format does not support checks');
-  const img = await Qcow2Image.open(path, { readOnly: !opts.repair, openBacking: false });
+  const img = await Qcow2Image.open(path, {
+    readOnly: !opts.repair,
+    openBacking: false,
+    forRepair: !!opts.repair,
+  });
   try {
     return await img.check(opts);
   } finally {

@@ -194,7 +194,6 @@ test(
   {
     skip,
     timeout,
-    todo: 'checkImage opens the image read/write for repair, which the corrupt bit forbids',
   },
   async () => {
     const dir = tmpDir();

@@ -347,7 +347,6 @@ test(
   {
     skip,
     timeout,
-    todo: 'L1 growth needs one contiguous run of 512 clusters; the allocator gives at most entriesPerBlock - 1',
   },
   async () => {
     const dir = tmpDir();

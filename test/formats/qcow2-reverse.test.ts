@@ -150,13 +150,11 @@ for (const [compat, cs] of [
     await assertSameAsQemu(f, dir, `compat ${compat}, cluster ${cs}`);
   });
   // qemu refines allocated clusters by host holes only when the image "looks metadata-
-  // preallocated" (qcow2_detect_metadata_preallocation: clusters with a refcount >=
-  // max(real_clusters * 10 / 9, real_clusters + 2)); vdisk always does. Known difference.
-  const todo =
-    cs === 65536 ? 'vdisk splits allocated clusters at host holes where qemu-img map does not' : undefined;
+  // preallocated" (clusters with a refcount >= max(real_clusters * 10 / 9, real_clusters + 2));
+  // vdisk makes the same guess, so the maps agree.
   test(
     `qemu-io writes, blockStatus = qemu-img map: compat=${compat} cluster_size=${cs}`,
-    { skip, timeout, todo },
+    { skip, timeout },
     async () => {
       const { f } = make();
       await assertMapAsQemu(f, `compat ${compat}, cluster ${cs}`);

@@ -168,6 +168,7 @@ export async function checkQcow2(img: Qcow2Image, repair?: 'leaks' | 'all'): Pro
       }
       if (round === 0) corruptionsFixed++;
     }
+    if (img.rc.hasDirty) await img.rc.writeDirty();
     await img.s.file.flush();
   }
   const after = await compare(img);

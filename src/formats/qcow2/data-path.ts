@@ -25,6 +25,8 @@ export const WHOLE_DEVICE = Number.MAX_SAFE_INTEGER;
 
 export class DataPath {
   readonly guest = new RangeLock();
+  /** qemu's metadata-preallocation guess, made once at the first block status query. */
+  private preallocated: boolean | undefined;
 
   constructor(
     private readonly s: Qcow2State,
@@ -223,7 +225,7 @@ export class DataPath {
       }
       const olds: L2Entry[] = [e];
       let gcEnd = gc + 1;
-      const maxRun = Math.min(MAX_RUN_BYTES / cs, this.rc.maxAllocation);
+      const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
       while (gcEnd * cs < end && gcEnd - gc < maxRun) {
         const e2 = await this.map.entry(gcEnd);
         if (e2.kind === 'invalid') throw this.s.markCorrupt(e2.reason);
@@ -458,6 +460,8 @@ export class DataPath {
   private async hostStatus(pos: number, n: number, host: number): Promise<Extent[]> {
     const file = this.s.file;
     const base = { present: true, depth: 0, data: true, hostFile: this.filename };
+    if (!(await this.looksPreallocated()))
+      return [{ ...base, offset: pos, length: n, zero: false, hostOffset: host }];
     if (host + n > file.size)
       return [{ ...base, offset: pos, length: n, zero: host >= file.size, hostOffset: host }];
     const out: Extent[] = [];
@@ -471,6 +475,20 @@ export class DataPath {
       });
     }
     return out;
+  }
+
+  /**
+   * qemu looks for host holes under allocated clusters only when the image looks
+   * metadata-preallocated: clusters in use outnumber the host file's allocated clusters
+   * (at least max(real * 10/9, real + 2)).
+   */
+  private async looksPreallocated(): Promise<boolean> {
+    if (this.preallocated === undefined) {
+      const real = Math.floor(this.s.file.allocatedBytes() / this.s.clusterSize);
+      const threshold = Math.max(Math.floor((real * 10) / 9), real + 2);
+      this.preallocated = (await this.rc.countInUse()) >= threshold;
+    }
+    return this.preallocated;
   }
 
   private async backingStatus(pos: number, length: number): Promise<Extent[]> {

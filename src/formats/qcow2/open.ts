@@ -24,7 +24,12 @@ export interface OpenedQcow2 {
   backingName: string | undefined;
 }
 
-export async function loadQcow2(hf: HostFile, file: string, readOnly: boolean): Promise<OpenedQcow2> {
+export async function loadQcow2(
+  hf: HostFile,
+  file: string,
+  readOnly: boolean,
+  forRepair = false,
+): Promise<OpenedQcow2> {
   const first = Buffer.alloc(4096);
   await hf.pread(0, first);
   const h = decodeHeader(first);
@@ -70,7 +75,8 @@ export async function loadQcow2(hf: HostFile, file: string, readOnly: boolean): 
     throw new BlockError('CORRUPT', `qcow2 refcount_order ${h.refcountOrder} is out of range`);
   if (h.compressionType > 1)
     throw new BlockError('NOT_SUPPORTED', `unknown qcow2 compression type ${h.compressionType}`);
-  if (!readOnly && h.incompatibleFeatures & INCOMPAT.CORRUPT) {
+  const markedCorrupt = (h.incompatibleFeatures & INCOMPAT.CORRUPT) !== 0n;
+  if (!readOnly && markedCorrupt && !forRepair) {
     throw new BlockError(
       'CORRUPT',
       `qcow2 image ${file} is marked corrupt; it cannot be opened read/write (repair it with vdisk img check -r all)`,
@@ -84,6 +90,8 @@ export async function loadQcow2(hf: HostFile, file: string, readOnly: boolean): 
     backingName = cluster0.toString('utf8', h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
   }
   const s = new Qcow2State(hf, h, readOnly);
+  // Opened for repair: metadata may be fixed, data writes stay refused until the bit is cleared.
+  if (markedCorrupt) s.corruptReason = 'the image is marked corrupt';
   s.metadataClusters.add(0);
   for (let c = 0; c < h.refcountTableClusters; c++) s.metadataClusters.add(h.refcountTableOffset + c * cs);
   if (h.refcountTableOffset === 0 || h.refcountTableOffset % cs !== 0) {

@@ -123,7 +123,7 @@ export class Qcow2Image implements Image {
       lock: opts.lock ?? true,
     });
     try {
-      const o = await loadQcow2(hf, file, readOnly);
+      const o = await loadQcow2(hf, file, readOnly, opts.forRepair ?? false);
       const img = new Qcow2Image(o.s, o.rc, o.map, o.exts, o.backingName);
       if (!readOnly) await img.prepareWritable();
       if (img.backingName && (opts.openBacking ?? true)) {
@@ -309,7 +309,7 @@ export class Qcow2Image implements Image {
     const release = await this.guest.acquire(alignDown(start, cs), WHOLE_DEVICE, true);
     try {
       const last = Math.ceil(end / cs);
-      const maxRun = Math.max(1, Math.min(Math.floor(MAX_RUN_BYTES / cs), this.rc.maxAllocation));
+      const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
       let g = Math.floor(start / cs);
       while (g < last) {
         if ((await this.map.entry(g)).kind !== 'unallocated') {

@@ -187,47 +187,25 @@ export class Refcounts {
   }
 
   /**
-   * The most clusters one allocate() call may ask for. A new refcount block is placed inside the
-   * range it describes, so past the end of the file every run of `entriesPerBlock` clusters holds
-   * one and a request that large can never be satisfied; a fresh range always has room for one
-   * cluster fewer after its block.
-   */
-  get maxAllocation(): number {
-    return Math.max(1, this.entriesPerBlock - 1);
-  }
-
-  /**
    * Allocates `count` contiguous free clusters with refcount 1 and returns the host offset of the
    * first. Clusters in `avoid` (cluster indexes) are not handed out.
    */
   async allocate(count: number, avoid: (cluster: number) => boolean = () => false): Promise<number> {
     if (count <= 0) throw new BlockError('INVALID', 'allocation of zero clusters');
-    // A larger run could never be found (see maxAllocation): fail instead of searching forever.
-    if (count > this.maxAllocation)
-      throw new BlockError(
-        'INVALID',
-        `allocation of ${count} contiguous clusters exceeds ${this.maxAllocation}`,
-      );
-    for (;;) {
-      const start = await this.findFreeRun(count, avoid);
-      // Every refcount block for the run must exist before the refcounts are set; creating one
-      // takes a cluster, which may fall inside the run, so search again afterwards.
-      let created = false;
-      const lastBlock = Math.floor((start + count - 1) / this.entriesPerBlock);
-      for (let k = Math.floor(start / this.entriesPerBlock); k <= lastBlock; k++) {
-        if (!this.blockOffset(k)) {
-          await this.createBlock(k, avoid);
-          created = true;
-        }
-      }
-      if (created) continue;
-      const end = (start + count) * this.s.clusterSize;
-      // Extend the file first, so that no refcount ever describes a cluster past its end.
-      if (end > this.s.file.size) await this.s.file.truncate(end);
-      await this.setRange(start, count, () => 1);
-      this.freeHint = start + count;
-      return start * this.s.clusterSize;
+    const start = await this.findFreeRun(count, avoid);
+    // Every refcount block for the run must exist before the refcounts are set. New blocks are
+    // placed outside the run (in their own range when there is room, elsewhere otherwise).
+    const inRunOrAvoided = (c: number): boolean => (c >= start && c < start + count) || avoid(c);
+    const lastBlock = Math.floor((start + count - 1) / this.entriesPerBlock);
+    for (let k = Math.floor(start / this.entriesPerBlock); k <= lastBlock; k++) {
+      if (!this.blockOffset(k)) await this.createBlock(k, inRunOrAvoided);
     }
+    const end = (start + count) * this.s.clusterSize;
+    // Extend the file first, so that no refcount ever describes a cluster past its end.
+    if (end > this.s.file.size) await this.s.file.truncate(end);
+    await this.setRange(start, count, () => 1);
+    this.freeHint = start + count;
+    return start * this.s.clusterSize;
   }
 
   private async findFreeRun(count: number, avoid: (cluster: number) => boolean): Promise<number> {
@@ -238,7 +216,7 @@ export class Refcounts {
       const k = Math.floor(i / this.entriesPerBlock);
       let free: boolean;
       if (!this.blockOffset(k) && i * this.s.clusterSize >= this.s.file.size && i >= this.highWater) {
-        free = true;
+        free = !avoid(i);
       } else {
         free = (await this.get(i)) === 0 && !this.s.metadataClusters.has(i * this.s.clusterSize) && !avoid(i);
       }
@@ -266,10 +244,18 @@ export class Refcounts {
       (c === 0 || avoid(c) || this.s.metadataClusters.has(c * this.s.clusterSize))
     )
       c++;
-    if (c >= first + this.entriesPerBlock) throw this.s.markCorrupt(`no room for refcount block ${k}`);
     const block = Buffer.alloc(this.s.clusterSize);
-    setRefcount(block, c - first, this.s.refcountBits, 1);
-    const off = c * this.s.clusterSize;
+    let off: number;
+    if (c < first + this.entriesPerBlock) {
+      // Self-describing: the block lives in the range it describes.
+      setRefcount(block, c - first, this.s.refcountBits, 1);
+      off = c * this.s.clusterSize;
+    } else {
+      // The whole range is taken (a long run is being allocated): put the block elsewhere; its
+      // own refcount lives in the block of wherever it lands.
+      off = await this.allocate(1, avoid);
+      c = off / this.s.clusterSize;
+    }
     await this.s.file.pwrite(off, block);
     await this.s.file.flush();
     encodeRefcountTableEntry(this.table, k, off);
@@ -342,6 +328,20 @@ export class Refcounts {
     for (let c = 0; c < oldClusters; c++) s.metadataClusters.delete(oldOffset + c * cs);
     this.highWater = Math.max(this.highWater, p + tableClusters + nb);
     await this.adjust(oldOffset / cs, oldClusters, -1);
+  }
+
+  /** How many clusters of the host file have a non-zero refcount. */
+  async countInUse(): Promise<number> {
+    const n = Math.ceil(this.s.file.size / this.s.clusterSize);
+    let used = 0;
+    for (let k = 0; k * this.entriesPerBlock < n && k < this.tableEntries; k++) {
+      const off = this.blockOffset(k);
+      if (!off) continue;
+      const block = await this.loadBlock(off);
+      const stop = Math.min(this.entriesPerBlock, n - k * this.entriesPerBlock);
+      for (let i = 0; i < stop; i++) if (getRefcount(block, i, this.s.refcountBits) > 0) used++;
+    }
+    return used;
   }
 
   /** Drops cached blocks (after an external rewrite, e.g. repair). */

@@ -10,12 +10,12 @@
  * to its new clusters before the L2 entry points at them, so a concurrent reader of another
  * cluster never sees a half-built mapping.
  */
-import { inflateRawSync } from 'node:zlib';
 import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '../../block/index.js';
 import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
 import type { Image } from '../image.js';
 import type { ClusterMap } from './cluster-map.js';
-import { compressedClusters, encodeL2Entry, type L2Entry } from './entries.js';
+import { compressedClusters, encodeCompressedL2Entry, encodeL2Entry, type L2Entry } from './entries.js';
+import { compressCluster, decompressCluster, type CompressionType } from './compression.js';
 import type { Refcounts } from './refcounts.js';
 import type { Qcow2State } from './state.js';
 
@@ -121,34 +121,78 @@ export class DataPath {
   }
 
   private async readCompressed(e: { hostOffset: number; sectors: number }): Promise<Buffer> {
-    if (this.s.header.compressionType !== 0) {
-      throw new BlockError('NOT_SUPPORTED', 'zstd-compressed clusters are not supported yet');
-    }
     const start = e.hostOffset;
-    const end = Math.min((e.hostOffset & ~511) + e.sectors * 512, this.s.file.size);
-    if (start >= end)
+    const end = Math.min(start - (start % 512) + e.sectors * 512, this.s.file.size);
+    if (start >= end) {
       throw this.s.markCorrupt(`compressed cluster at 0x${start.toString(16)} is past the end of the file`);
+    }
     const raw = Buffer.alloc(end - start);
     await this.s.file.pread(start, raw);
-    let out: Buffer;
     try {
-      out = inflateRawSync(raw, { finishFlush: 2 /* Z_SYNC_FLUSH */, maxOutputLength: this.s.clusterSize });
+      return decompressCluster(raw, this.compressionType, this.s.clusterSize);
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw this.s.markCorrupt(
-          `compressed cluster at 0x${start.toString(16)} inflates past the cluster size`,
+      throw this.s.markCorrupt(`at 0x${start.toString(16)}: ${(err as Error).message}`);
+    }
+  }
+
+  private get compressionType(): CompressionType {
+    return this.s.header.compressionType === 1 ? 1 : 0;
+  }
+
+  /**
+   * Writes one whole guest cluster compressed (qemu-img convert -c). `data` is the cluster, or
+   * the image's shorter last cluster. A cluster that does not compress is written normally. The
+   * compressed bytes are packed after the previous compressed cluster when they fit in its host
+   * cluster (whose refcount then counts one more user), else into newly allocated clusters.
+   */
+  async writeCompressed(offset: number, data: Buffer): Promise<void> {
+    this.s.assertWritable();
+    const cs = this.s.clusterSize;
+    checkRange(this, offset, data.length);
+    if (offset % cs !== 0 || data.length !== Math.min(cs, this.size - offset)) {
+      throw new BlockError('INVALID', 'a compressed write must cover exactly one whole cluster');
+    }
+    const full = data.length === cs ? data : Buffer.concat([data, Buffer.alloc(cs - data.length)]);
+    const packed = compressCluster(full, this.compressionType);
+    if (packed.length >= cs) return this.write(offset, data);
+    const gc = offset / cs;
+    const release = await this.guest.acquire(offset, offset + cs, true);
+    try {
+      const old = await this.map.entry(gc);
+      if (old.kind === 'invalid') throw this.s.markCorrupt(old.reason);
+      const host = await this.s.meta.run(() => this.allocBytes(packed.length));
+      await this.s.file.pwrite(host, packed);
+      const sectors = Math.floor((host + packed.length - 1) / 512) - Math.floor(host / 512) + 1;
+      await this.s.meta.run(async () => {
+        await this.map.update(gc, 1, (t, i) =>
+          encodeCompressedL2Entry(t, i, this.s.clusterBits, host, sectors),
         );
-      }
-      throw this.s.markCorrupt(
-        `compressed cluster at 0x${start.toString(16)} cannot be decompressed: ${(err as Error).message}`,
-      );
+        await this.releaseHost(old);
+      });
+    } finally {
+      release();
     }
-    if (out.length < this.s.clusterSize) {
-      throw this.s.markCorrupt(
-        `compressed cluster at 0x${start.toString(16)} is short (${out.length} bytes)`,
-      );
+  }
+
+  /** Where the next compressed cluster may be packed, and the free count it was valid for. */
+  private compressedTail = 0;
+  private compressedTailFrees = -1;
+
+  /** Allocates `n` bytes for compressed data. Call with `meta` held. */
+  private async allocBytes(n: number): Promise<number> {
+    const cs = this.s.clusterSize;
+    const tail = this.compressedTail;
+    // The tail is only reusable while no cluster has been freed since (it could have been reused).
+    if (tail % cs !== 0 && this.compressedTailFrees === this.rc.frees && tail + n <= alignUp(tail, cs)) {
+      await this.rc.adjust(Math.floor(tail / cs), 1, 1);
+      this.compressedTail = tail + n;
+      return tail;
     }
-    return out;
+    const count = Math.ceil(n / cs);
+    const host = await this.rc.allocate(count);
+    this.compressedTail = host + n;
+    this.compressedTailFrees = this.rc.frees;
+    return host;
   }
 
   // ---- writes ------------------------------------------------------------------------------

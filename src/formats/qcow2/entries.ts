@@ -126,7 +126,8 @@ export function compressedClusters(
   clusterSize: number,
 ): number[] {
   const first = e.hostOffset - (e.hostOffset % clusterSize);
-  const lastByte = (e.hostOffset & ~511) + e.sectors * 512 - 1;
+  // Plain arithmetic: offsets exceed the 32 bits that JS bitwise operators work on.
+  const lastByte = e.hostOffset - (e.hostOffset % 512) + e.sectors * 512 - 1;
   const last = lastByte - (lastByte % clusterSize);
   const out = [];
   for (let c = first; c <= last; c += clusterSize) out.push(c);

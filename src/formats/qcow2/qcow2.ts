@@ -115,6 +115,11 @@ export class Qcow2Image implements Image {
     return this.dp.blockStatus(offset, length);
   }
 
+  /** Writes one whole cluster compressed with the image's compression type (convert -c). */
+  writeCompressed(offset: number, data: Buffer): Promise<void> {
+    return this.dp.writeCompressed(offset, data);
+  }
+
   static async open(file: string, opts: OpenImageOptions = {}, opener?: ImageOpener): Promise<Qcow2Image> {
     const readOnly = opts.readOnly ?? false;
     const hf = await HostFile.open(file, {

@@ -30,6 +30,8 @@ export class Refcounts {
   private readonly dirtyBlocks = new Set<number>();
   /** The first cluster index that may be free. */
   private freeHint = 0;
+  /** How many times a cluster's refcount has dropped to zero (invalidates remembered free space). */
+  frees = 0;
   /** One past the highest cluster index ever handed out or known in use. */
   private highWater = 0;
   readonly entriesPerBlock: number;
@@ -151,7 +153,10 @@ export class Refcounts {
         const [a, b] = refcountByteRange(idx, this.s.refcountBits);
         lo = Math.min(lo, a);
         hi = Math.max(hi, b);
-        if (v === 0 && j < this.freeHint) this.freeHint = j;
+        if (v === 0) {
+          this.frees++;
+          if (j < this.freeHint) this.freeHint = j;
+        }
         if (v > 0 && j >= this.highWater) this.highWater = j + 1;
       }
       if (lo < hi) await this.writeBlockBytes(blockOff, block, lo, hi);

@@ -13,6 +13,7 @@ import {
   type ZeroOptions,
 } from '../../block/index.js';
 import { alignDown, alignUp, BlockError } from '../../util/index.js';
+import { IMAGE_FORMATS } from '../image.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -31,6 +32,7 @@ import { encodeL2Entry } from './entries.js';
 import { EXT, type HeaderExtension } from './header-ext.js';
 import { COMPAT, INCOMPAT } from './header.js';
 import { loadQcow2 } from './open.js';
+import { amendQcow2, setBackingExtensions, writeHeaderArea } from './amend.js';
 import type { Refcounts } from './refcounts.js';
 import type { Qcow2State } from './state.js';
 
@@ -50,9 +52,11 @@ export class Qcow2Image implements Image {
   readonly s: Qcow2State;
   readonly rc: Refcounts;
   readonly map: ClusterMap;
-  readonly extensions: HeaderExtension[];
-  readonly backingName: string | undefined;
-  readonly backingFormatName: string | undefined;
+  extensions: HeaderExtension[];
+  backingName: string | undefined;
+  backingFormatName: string | undefined;
+  private opener: ImageOpener | undefined;
+  private openOptions: OpenImageOptions = {};
   backing: Image | undefined;
   private readonly dp: DataPath;
   private closed = false;
@@ -130,26 +134,15 @@ export class Qcow2Image implements Image {
     try {
       const o = await loadQcow2(hf, file, readOnly, opts.forRepair ?? false);
       const img = new Qcow2Image(o.s, o.rc, o.map, o.exts, o.backingName);
+      img.opener = opener;
+      img.openOptions = opts;
       if (!readOnly) await img.prepareWritable();
       if (img.backingName && (opts.openBacking ?? true)) {
-        const backingPath = combineBackingPath(file, img.backingName);
-        if (!opener) throw new BlockError('NOT_SUPPORTED', 'no opener for backing files');
-        const fmt = img.backingFormatName as ImageFormat | undefined;
-        if (fmt && fmt !== 'raw' && fmt !== 'qcow2') {
-          throw new BlockError('NOT_SUPPORTED', `backing file format '${fmt}' is not supported yet`);
-        }
         try {
-          img.backing = await opener(backingPath, {
-            readOnly: true,
-            cache: opts.cache ?? 'writeback',
-            ...(fmt ? { format: fmt } : {}),
-          });
+          img.backing = await img.openBackingFile();
         } catch (err) {
           await img.closeFile();
-          const e = err as BlockError;
-          throw new BlockError(e.code ?? 'IO', `Could not open backing file ${backingPath}: ${e.message}`, {
-            cause: err,
-          });
+          throw err;
         }
       }
       return img;
@@ -179,15 +172,7 @@ export class Qcow2Image implements Image {
       h.autoclearFeatures = 0n;
       await s.writeHeaderFields();
     }
-    if (h.compatibleFeatures & COMPAT.LAZY_REFCOUNTS) {
-      this.rc.lazy = true;
-      this.rc.beforeFirstLazyUpdate = async () => {
-        if (!(h.incompatibleFeatures & INCOMPAT.DIRTY)) {
-          h.incompatibleFeatures |= INCOMPAT.DIRTY;
-          await s.writeHeaderFields();
-        }
-      };
-    }
+    if (h.compatibleFeatures & COMPAT.LAZY_REFCOUNTS) this.setLazy(true);
   }
 
   /** Creates an image; with preallocation, allocates it through the opened image. */
@@ -335,6 +320,96 @@ export class Qcow2Image implements Image {
         });
         g = h;
       }
+    } finally {
+      release();
+    }
+  }
+
+  /** Lazy refcounts: defer refcount writes, after marking the image dirty once. */
+  private setLazy(on: boolean): void {
+    const { s } = this;
+    this.rc.lazy = on;
+    this.rc.beforeFirstLazyUpdate = on
+      ? async () => {
+          if (!(s.header.incompatibleFeatures & INCOMPAT.DIRTY)) {
+            s.header.incompatibleFeatures |= INCOMPAT.DIRTY;
+            await s.writeHeaderFields();
+          }
+        }
+      : undefined;
+  }
+
+  /** Opens the backing file named in the header, read-only, relative to this image. */
+  private async openBackingFile(): Promise<Image> {
+    const backingPath = combineBackingPath(this.filename, this.backingName!);
+    if (!this.opener) throw new BlockError('NOT_SUPPORTED', 'no opener for backing files');
+    const fmt = this.backingFormatName;
+    if (fmt && !(IMAGE_FORMATS as readonly string[]).includes(fmt)) {
+      throw new BlockError('NOT_SUPPORTED', `backing file format '${fmt}' is not supported yet`);
+    }
+    try {
+      return await this.opener(backingPath, {
+        readOnly: true,
+        cache: this.openOptions.cache ?? 'writeback',
+        ...(fmt ? { format: fmt as ImageFormat } : {}),
+      });
+    } catch (err) {
+      const e = err as BlockError;
+      throw new BlockError(e.code ?? 'IO', `Could not open backing file ${backingPath}: ${e.message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Points the image at another backing file (or none) by rewriting the header area, then opens
+   * the new backing chain in place of the old one. Data is not copied: that is rebase's job.
+   */
+  async setBacking(name: string | undefined, format?: string): Promise<void> {
+    this.s.assertWritable();
+    const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
+    try {
+      await this.s.meta.run(async () => {
+        const area = {
+          extensions: setBackingExtensions(this.extensions, name ? format : undefined),
+          backingName: name,
+        };
+        await writeHeaderArea(this.s, area);
+        this.extensions = area.extensions;
+        this.backingName = name;
+        this.backingFormatName = name ? format : undefined;
+      });
+      const old = this.backing;
+      this.backing = undefined;
+      if (old) await old.close();
+      if (name && this.opener && (this.openOptions.openBacking ?? true)) {
+        this.backing = await this.openBackingFile();
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** qemu-img amend: compat=0.10|1.1, lazy_refcounts=on|off. */
+  async amend(opts: Record<string, string>): Promise<void> {
+    this.s.assertWritable();
+    const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
+    try {
+      await this.s.meta.run(async () => {
+        const area = { extensions: this.extensions, backingName: this.backingName };
+        await amendQcow2(
+          {
+            s: this.s,
+            rc: this.rc,
+            map: this.map,
+            area,
+            hasBacking: !!this.backingName,
+            setLazy: (on) => this.setLazy(on),
+          },
+          opts,
+        );
+        this.extensions = area.extensions;
+      });
     } finally {
       release();
     }

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createImage, openImage, type Image } from '../../src/formats/index.js';
+import { createImage, openImage, Qcow2Image, type Image } from '../../src/formats/index.js';
 import { ImageModel, pattern, qemuAvailable, qemuImg, rng, seedFromEnv } from './model.js';
 
 interface Config {
@@ -20,6 +20,9 @@ interface Config {
   backing: 'none' | 'qcow2' | 'raw';
   ops: number;
   cache?: 'none' | 'directsync' | 'writethrough';
+  /** Also take, apply and delete internal snapshots, and write compressed clusters. */
+  snapshots?: boolean;
+  compression?: 'zlib' | 'zstd';
 }
 
 const CONFIGS: Config[] = [
@@ -30,13 +33,15 @@ const CONFIGS: Config[] = [
   { clusterSize: 2 * 1024 * 1024, compat: '1.1', backing: 'none', ops: 300 },
   { clusterSize: 4096, compat: '1.1', backing: 'qcow2', ops: 500, cache: 'none' },
   { clusterSize: 65536, compat: '1.1', backing: 'none', ops: 300, cache: 'directsync' },
+  { clusterSize: 4096, compat: '1.1', backing: 'qcow2', ops: 1200, snapshots: true, compression: 'zstd' },
+  { clusterSize: 65536, compat: '0.10', backing: 'none', ops: 800, snapshots: true, compression: 'zlib' },
 ];
 
 const skip = qemuAvailable() ? false : 'qemu-img is not installed (run scripts/setup.sh)';
 
 for (const cfg of CONFIGS) {
   test(
-    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}, cache ${cfg.cache ?? 'writeback'}`,
+    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}, cache ${cfg.cache ?? 'writeback'}${cfg.snapshots ? ', snapshots + compression' : ''}`,
     { skip },
     async () => {
       const seed = seedFromEnv();
@@ -90,6 +95,7 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
   const model = new ImageModel(size, cs, backing, cfg.compat === '1.1');
   const open = (): Promise<Image> => openImage(top, cfg.cache ? { cache: cfg.cache } : {});
   let img: Image = await open();
+  const snapshots = new Map<string, Buffer>();
   const randRange = (): [number, number] => {
     const kind = rand();
     // Mostly small and unaligned, sometimes cluster-aligned, sometimes several clusters.
@@ -132,6 +138,15 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
       const [off, len] = randRange();
       await img.discard(off, len);
       model.discard(off, len);
+    } else if (cfg.snapshots && r < 0.83) {
+      await snapshotOp(img as Qcow2Image, model, snapshots, rand, op);
+    } else if (cfg.snapshots && r < 0.845) {
+      // A whole cluster written compressed.
+      const c = Math.floor(rand() * Math.floor(size / cs));
+      const n = Math.min(cs, size - c * cs);
+      const data = rand() < 0.5 ? pattern(op, n) : Buffer.alloc(n, op & 0xff);
+      await (img as Qcow2Image).writeCompressed(c * cs, data);
+      model.write(c * cs, data);
     } else if (r < 0.85) {
       await img.flush();
     } else if (r < 0.86) {
@@ -156,4 +171,29 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
   assert.equal(cmp.status, 0, `qemu-img compare: ${cmp.stdout}${cmp.stderr}`);
   const chk = qemuImg(['check', top]);
   assert.equal(chk.status, 0, `qemu-img check: ${chk.stdout}${chk.stderr}`);
+}
+
+/** Takes, applies or deletes a snapshot, mirroring it on the model. */
+async function snapshotOp(
+  img: Qcow2Image,
+  model: ImageModel,
+  snaps: Map<string, Buffer>,
+  rand: () => number,
+  op: number,
+): Promise<void> {
+  const names = [...snaps.keys()];
+  const r = rand();
+  if (names.length < 3 && (r < 0.5 || names.length === 0)) {
+    const name = `snap-${op}`;
+    await img.createSnapshot(name);
+    snaps.set(name, Buffer.from(model.bytes));
+  } else if (r < 0.75) {
+    const name = names[Math.floor(rand() * names.length)]!;
+    await img.applySnapshot(name);
+    snaps.get(name)!.copy(model.bytes);
+  } else {
+    const name = names[Math.floor(rand() * names.length)]!;
+    await img.deleteSnapshot(name);
+    snaps.delete(name);
+  }
 }

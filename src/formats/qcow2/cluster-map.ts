@@ -145,11 +145,20 @@ export class ClusterMap {
       if (!off) {
         await this.createTable(l1i, g, stop, fill);
       } else {
-        if (!this.l1Copied(l1i) && (await this.rc.get(off / this.s.clusterSize)) !== 1) {
-          throw new BlockError(
-            'NOT_SUPPORTED',
-            'writing to an L2 table shared with an internal snapshot is not supported yet',
-          );
+        if (!this.l1Copied(l1i)) {
+          const refcount = await this.rc.get(off / this.s.clusterSize);
+          if (refcount > 1) {
+            // Shared with a snapshot: copy the table, change the copy, point the L1 entry at it.
+            const copy = Buffer.from(await this.table(off));
+            for (let x = g; x < stop; x++) fill(copy, x % this.s.l2Entries, x);
+            await this.installTable(l1i, copy);
+            await this.rc.adjust(off / this.s.clusterSize, 1, -1);
+            g = stop;
+            continue;
+          }
+          // Refcount 1: the flag was just stale (e.g. after a snapshot was deleted).
+          encodeL1Entry(this.l1, l1i, off, true);
+          await this.writeL1Entry(l1i);
         }
         const t = await this.table(off);
         this.pinned.set(off, (this.pinned.get(off) ?? 0) + 1);
@@ -174,16 +183,30 @@ export class ClusterMap {
     stop: number,
     fill: (table: Buffer, index: number, gc: number) => void,
   ): Promise<void> {
-    const off = await this.rc.allocate(1);
     const t = Buffer.alloc(this.s.clusterSize);
     for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
+    await this.installTable(l1i, t);
+  }
+
+  /** Writes `t` as a new L2 table, synced, then points L1 entry `l1i` at it. */
+  private async installTable(l1i: number, t: Buffer): Promise<void> {
+    const off = await this.rc.allocate(1);
     await this.s.file.pwrite(off, t);
     await this.s.file.flush();
     this.s.metadataClusters.add(off);
     this.evict();
     this.cache.set(off, t);
     encodeL1Entry(this.l1, l1i, off, true);
+    await this.writeL1Entry(l1i);
+  }
+
+  private async writeL1Entry(l1i: number): Promise<void> {
     await this.s.file.pwrite(this.s.header.l1TableOffset + l1i * 8, this.l1.subarray(l1i * 8, l1i * 8 + 8));
+  }
+
+  /** Forgets cached L2 tables (after the active L1 table was replaced). */
+  clearCache(): void {
+    for (const k of [...this.cache.keys()]) if (!this.pinned.has(k)) this.cache.delete(k);
   }
 
   /** Frees the L2 table of L1 entry `l1i` (its entries must already be released). */
@@ -191,10 +214,13 @@ export class ClusterMap {
     const off = this.l2Offset(l1i);
     if (!off) return;
     encodeL1Entry(this.l1, l1i, 0, false);
-    await this.s.file.pwrite(this.s.header.l1TableOffset + l1i * 8, this.l1.subarray(l1i * 8, l1i * 8 + 8));
-    this.cache.delete(off);
-    this.s.metadataClusters.delete(off);
+    await this.writeL1Entry(l1i);
     await this.rc.adjust(off / this.s.clusterSize, 1, -1);
+    // A table a snapshot still uses stays metadata.
+    if ((await this.rc.get(off / this.s.clusterSize)) === 0) {
+      this.cache.delete(off);
+      this.s.metadataClusters.delete(off);
+    }
   }
 
   /** Grows the L1 table to at least `entries` entries: a new table, synced, then the header. */

@@ -6,3 +6,4 @@ export * from './entries.js';
 export * from './refcount-block.js';
 export { decodeSnapshotTable, encodeSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
 export { parseCreateOptions } from './create.js';
+export { type SnapshotInfo } from './snapshots.js';

@@ -10,7 +10,7 @@ import { ClusterMap } from './cluster-map.js';
 import { decodeExtensions, decodeFeatureTable, EXT, type HeaderExtension } from './header-ext.js';
 import { decodeHeader, INCOMPAT, INCOMPAT_NAMES, unknownBits } from './header.js';
 import { Refcounts } from './refcounts.js';
-import { decodeSnapshotTable, MAX_SNAPSHOT_TABLE } from './snapshot-table.js';
+import { decodeSnapshotTable, MAX_SNAPSHOT_TABLE, type SnapshotEntry } from './snapshot-table.js';
 import { Qcow2State } from './state.js';
 
 const KNOWN_INCOMPAT =
@@ -22,6 +22,8 @@ export interface OpenedQcow2 {
   map: ClusterMap;
   exts: HeaderExtension[];
   backingName: string | undefined;
+  snapshots: SnapshotEntry[];
+  snapshotTableSize: number;
 }
 
 export async function loadQcow2(
@@ -99,29 +101,34 @@ export async function loadQcow2(
   }
   const rc = await Refcounts.load(s);
   const map = await ClusterMap.load(s, rc);
-  if (h.nbSnapshots > 0) await registerSnapshots(s);
-  return { s, rc, map, exts, backingName };
+  const snap = h.nbSnapshots > 0 ? await loadSnapshots(s) : { entries: [], size: 0 };
+  return { s, rc, map, exts, backingName, snapshots: snap.entries, snapshotTableSize: snap.size };
 }
 
-/** Registers the snapshot table and snapshot L1 tables as metadata. */
-async function registerSnapshots(s: Qcow2State): Promise<void> {
+/** Reads the snapshot table and registers it and the snapshots' L1 tables as metadata. */
+async function loadSnapshots(s: Qcow2State): Promise<{ entries: SnapshotEntry[]; size: number }> {
   const h = s.header;
   if (h.snapshotsOffset % s.clusterSize !== 0)
     throw s.markCorrupt('snapshot table offset is not cluster aligned');
-  const len = Math.min(MAX_SNAPSHOT_TABLE, s.file.size - h.snapshotsOffset);
-  if (len <= 0) throw s.markCorrupt('snapshot table is past the end of the file');
-  const buf = Buffer.alloc(Math.min(len, h.nbSnapshots * 1200 + 4096));
-  await s.file.pread(h.snapshotsOffset, buf);
-  let table;
-  try {
-    table = decodeSnapshotTable(buf, h.nbSnapshots);
-  } catch (err) {
-    throw s.markCorrupt((err as Error).message);
+  const avail = Math.min(MAX_SNAPSHOT_TABLE, s.file.size - h.snapshotsOffset);
+  if (avail <= 0) throw s.markCorrupt('snapshot table is past the end of the file');
+  // Entries are usually small: read a little first, and everything up to the cap only if needed.
+  let table: { entries: SnapshotEntry[]; size: number } | undefined;
+  for (const want of [Math.min(avail, h.nbSnapshots * 1200 + 4096), avail]) {
+    const buf = Buffer.alloc(want);
+    await s.file.pread(h.snapshotsOffset, buf);
+    try {
+      table = decodeSnapshotTable(buf, h.nbSnapshots);
+      break;
+    } catch (err) {
+      if (want === avail) throw s.markCorrupt((err as Error).message);
+    }
   }
-  for (let c = 0; c < Math.ceil(table.size / s.clusterSize); c++)
+  for (let c = 0; c < Math.ceil(table!.size / s.clusterSize); c++)
     s.metadataClusters.add(h.snapshotsOffset + c * s.clusterSize);
-  for (const e of table.entries) {
+  for (const e of table!.entries) {
     for (let c = 0; c < Math.ceil((e.l1Size * 8) / s.clusterSize); c++)
       s.metadataClusters.add(e.l1TableOffset + c * s.clusterSize);
   }
+  return table!;
 }

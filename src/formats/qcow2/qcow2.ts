@@ -31,7 +31,8 @@ import { DataPath, MAX_RUN_BYTES, WHOLE_DEVICE } from './data-path.js';
 import { encodeL2Entry } from './entries.js';
 import { EXT, type HeaderExtension } from './header-ext.js';
 import { COMPAT, INCOMPAT } from './header.js';
-import { loadQcow2 } from './open.js';
+import { loadQcow2, type OpenedQcow2 } from './open.js';
+import { snapshotInfo, Snapshots, type SnapshotInfo } from './snapshots.js';
 import { amendQcow2, setBackingExtensions, writeHeaderArea } from './amend.js';
 import type { Refcounts } from './refcounts.js';
 import type { Qcow2State } from './state.js';
@@ -61,13 +62,11 @@ export class Qcow2Image implements Image {
   private readonly dp: DataPath;
   private closed = false;
 
-  private constructor(
-    s: Qcow2State,
-    rc: Refcounts,
-    map: ClusterMap,
-    exts: HeaderExtension[],
-    backingName: string | undefined,
-  ) {
+  private readonly snaps: Snapshots;
+
+  private constructor(o: OpenedQcow2) {
+    const { s, rc, map, exts, backingName } = o;
+    this.snaps = new Snapshots(s, rc, map, o.snapshots, o.snapshotTableSize);
     this.s = s;
     this.rc = rc;
     this.map = map;
@@ -133,7 +132,7 @@ export class Qcow2Image implements Image {
     });
     try {
       const o = await loadQcow2(hf, file, readOnly, opts.forRepair ?? false);
-      const img = new Qcow2Image(o.s, o.rc, o.map, o.exts, o.backingName);
+      const img = new Qcow2Image(o);
       img.opener = opener;
       img.openOptions = opts;
       if (!readOnly) await img.prepareWritable();
@@ -155,12 +154,6 @@ export class Qcow2Image implements Image {
   private async prepareWritable(): Promise<void> {
     const { s } = this;
     const h = s.header;
-    if (h.nbSnapshots > 0) {
-      throw new BlockError(
-        'NOT_SUPPORTED',
-        `writing qcow2 images with internal snapshots is not supported yet (${s.file.path}); open it read-only`,
-      );
-    }
     if (h.incompatibleFeatures & INCOMPAT.DIRTY) {
       // Refcounts may be stale (lazy refcounts and an unclean shutdown): rebuild them.
       await this.repair('all');
@@ -242,6 +235,9 @@ export class Qcow2Image implements Image {
     if (size % 512 !== 0) throw new BlockError('INVALID', 'The new size must be a multiple of 512');
     const old = this.size;
     if (size === old) return;
+    if (size < old && this.snaps.entries.length > 0) {
+      throw new BlockError('NOT_SUPPORTED', "Can't shrink an image which has snapshots");
+    }
     if (size < old && !opts.shrink) {
       throw new BlockError('INVALID', 'shrinking an image loses data at its end: use --shrink to confirm');
     }
@@ -385,6 +381,39 @@ export class Qcow2Image implements Image {
       if (name && this.opener && (this.openOptions.openBacking ?? true)) {
         this.backing = await this.openBackingFile();
       }
+    } finally {
+      release();
+    }
+  }
+
+  listSnapshots(): SnapshotInfo[] {
+    return this.snaps.entries.map(snapshotInfo);
+  }
+
+  createSnapshot(name: string): Promise<void> {
+    return this.snapshotOp((sn) => sn.create(name));
+  }
+
+  /** Reverts the disk to a snapshot (qemu-img snapshot -a). */
+  applySnapshot(nameOrId: string): Promise<void> {
+    return this.snapshotOp((sn) => sn.apply(nameOrId));
+  }
+
+  deleteSnapshot(nameOrId: string): Promise<void> {
+    return this.snapshotOp((sn) => sn.delete(nameOrId));
+  }
+
+  /** Runs a snapshot operation on a drained image with every deferred refcount written first. */
+  private async snapshotOp(fn: (sn: Snapshots) => Promise<void>): Promise<void> {
+    this.s.assertWritable();
+    const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
+    try {
+      await this.s.meta.run(async () => {
+        if (this.rc.hasDirty) await this.rc.writeDirty();
+        await fn(this.snaps);
+        if (this.rc.hasDirty) await this.rc.writeDirty();
+      });
+      await this.s.file.flush();
     } finally {
       release();
     }

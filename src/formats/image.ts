@@ -4,7 +4,7 @@
  */
 import type { BlockDevice, CacheMode } from '../block/index.js';
 
-export const IMAGE_FORMATS = ['raw', 'qcow2'] as const;
+export const IMAGE_FORMATS = ['raw', 'qcow2', 'vmdk'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export interface ResizeOptions {

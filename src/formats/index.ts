@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { BlockError, fromSystemError } from '../util/index.js';
 import { RawImage } from './raw/index.js';
 import { Qcow2Image, QCOW2_MAGIC } from './qcow2/index.js';
+import { VmdkImage } from './vmdk/index.js';
 import type {
   CheckOptions,
   CheckReport,
@@ -18,6 +19,7 @@ import type {
 export * from './image.js';
 export { RawImage } from './raw/index.js';
 export * from './qcow2/index.js';
+export { VmdkImage } from './vmdk/index.js';
 
 /** Reads the first bytes of a file and names its format (raw when nothing else matches). */
 export function probeFormat(path: string): ImageFormat {
@@ -28,9 +30,12 @@ export function probeFormat(path: string): ImageFormat {
     throw fromSystemError(err, `cannot open ${path}`);
   }
   try {
-    const head = Buffer.alloc(4);
-    const n = fs.readSync(fd, head, 0, 4, 0);
-    if (n === 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
+    const head = Buffer.alloc(21);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
+    // VMDK: a sparse extent ('KDMV'), or a text descriptor.
+    if (n >= 4 && head.toString('latin1', 0, 4) === 'KDMV') return 'vmdk';
+    if (head.toString('latin1', 0, n) === '# Disk DescriptorFile') return 'vmdk';
     return 'raw';
   } finally {
     fs.closeSync(fd);
@@ -44,6 +49,8 @@ export async function openImage(path: string, opts: OpenImageOptions = {}): Prom
       return RawImage.open(path, opts);
     case 'qcow2':
       return Qcow2Image.open(path, opts, openImage);
+    case 'vmdk':
+      return VmdkImage.open(path, opts);
   }
 }
 
@@ -61,6 +68,8 @@ export async function createImage(path: string, opts: CreateImageOptions): Promi
     }
     case 'qcow2':
       return Qcow2Image.create(path, opts, openImage);
+    case 'vmdk':
+      return VmdkImage.create(path, opts);
   }
 }
 

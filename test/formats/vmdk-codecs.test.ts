@@ -286,7 +286,12 @@ test('descriptor: malformed text is a typed error naming the line', async () => 
     ddb: [],
   });
   const bad = (t: string): Promise<unknown> => Promise.resolve().then(() => decodeDescriptor(t));
-  await expectBlockError(bad('hello world\n'), 'CORRUPT', /line 1/);
+  await expectBlockError(bad('hello world\n'), 'BAD_FORMAT', /not a VMDK image/);
+  await expectBlockError(
+    bad(good.replace('version=1', 'version=1\nhello world')),
+    'CORRUPT',
+    /line 3: cannot parse/,
+  );
   await expectBlockError(bad('version=1\nCID=1\nparentCID=ffffffff\n'), 'BAD_FORMAT', /createType/);
   await expectBlockError(bad(good.replace('RW 8 FLAT', 'RW 8 WEIRD')), 'CORRUPT', /unknown extent type/);
   await expectBlockError(bad(good.replace('RW 8 FLAT', 'RW -8 FLAT')), 'CORRUPT', /invalid extent line/);

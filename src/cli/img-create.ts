@@ -106,6 +106,17 @@ const SHOWN: Record<ImageFormat, Array<[string, string | undefined]>> = {
     ['lazy_refcounts', 'off'],
     ['refcount_bits', '16'],
   ],
+  vmdk: [
+    ['size', undefined],
+    ['adapter_type', undefined],
+    ['backing_file', undefined],
+    ['backing_fmt', undefined],
+    ['compat6', 'off'],
+    ['hwversion', 'undefined'],
+    ['toolsversion', undefined],
+    ['subformat', undefined],
+    ['zeroed_grain', undefined],
+  ],
 };
 
 /** Options whose values qemu-img prints as byte counts. */

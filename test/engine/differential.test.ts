@@ -23,6 +23,7 @@ interface Config {
   /** Also take, apply and delete internal snapshots, and write compressed clusters. */
   snapshots?: boolean;
   compression?: 'zlib' | 'zstd';
+  extendedL2?: boolean;
 }
 
 const CONFIGS: Config[] = [
@@ -34,14 +35,24 @@ const CONFIGS: Config[] = [
   { clusterSize: 4096, compat: '1.1', backing: 'qcow2', ops: 500, cache: 'none' },
   { clusterSize: 65536, compat: '1.1', backing: 'none', ops: 300, cache: 'directsync' },
   { clusterSize: 4096, compat: '1.1', backing: 'qcow2', ops: 1200, snapshots: true, compression: 'zstd' },
-  { clusterSize: 65536, compat: '0.10', backing: 'none', ops: 800, snapshots: true, compression: 'zlib' },
+  { clusterSize: 65536, compat: '0.10', backing: 'none', ops: 800, snapshots: true },
+  { clusterSize: 131072, compat: '1.1', backing: 'qcow2', ops: 1500, extendedL2: true },
+  {
+    clusterSize: 32768,
+    compat: '1.1',
+    backing: 'raw',
+    ops: 800,
+    extendedL2: true,
+    snapshots: true,
+    compression: 'zstd',
+  },
 ];
 
 const skip = qemuAvailable() ? false : 'qemu-img is not installed (run scripts/setup.sh)';
 
 for (const cfg of CONFIGS) {
   test(
-    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}, cache ${cfg.cache ?? 'writeback'}${cfg.snapshots ? ', snapshots + compression' : ''}`,
+    `differential: cluster ${cfg.clusterSize}, compat ${cfg.compat}, backing ${cfg.backing}, cache ${cfg.cache ?? 'writeback'}${cfg.snapshots ? ', snapshots + compression' : ''}${cfg.extendedL2 ? ', extended L2' : ''}`,
     { skip },
     async () => {
       const seed = seedFromEnv();
@@ -64,6 +75,9 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
   const size = Math.max(8 * 1024 * 1024, 24 * cs) + (cfg.backing === 'none' ? 0 : 12345 - (12345 % 512));
   let backing: Buffer | undefined;
   const top = path.join(dir, 'top.qcow2');
+  const topOptions: Record<string, string> = { cluster_size: String(cs), compat: cfg.compat };
+  if (cfg.compression) topOptions['compression_type'] = cfg.compression;
+  if (cfg.extendedL2) topOptions['extended_l2'] = 'on';
   if (cfg.backing !== 'none') {
     const basePath = path.join(dir, `base.${cfg.backing}`);
     const baseSize = size - 3 * cs > 0 ? size - 3 * cs : size; // smaller than the overlay
@@ -83,13 +97,13 @@ async function run(cfg: Config, seed: number, dir: string): Promise<void> {
       size,
       backingFile: path.basename(basePath),
       backingFormat: cfg.backing,
-      options: { cluster_size: String(cs), compat: cfg.compat },
+      options: topOptions,
     });
   } else {
     await createImage(top, {
       format: 'qcow2',
       size,
-      options: { cluster_size: String(cs), compat: cfg.compat },
+      options: topOptions,
     });
   }
   const model = new ImageModel(size, cs, backing, cfg.compat === '1.1');

@@ -187,7 +187,8 @@ test('creation refuses invalid combinations with a clear error', async () => {
   await expectBlockError(create({ cluster_size: '3000' }), 'INVALID', /cluster size/);
   await expectBlockError(create({ preallocation: 'sparse' }), 'INVALID', /preallocation/);
   await expectBlockError(create({ compat: '2.0' }), 'INVALID', /compat/);
-  await expectBlockError(create({ extended_l2: 'on' }), 'NOT_SUPPORTED', /not supported yet/);
+  await expectBlockError(create({ extended_l2: 'on', cluster_size: '4k' }), 'INVALID', /at least 16384/);
+  await expectBlockError(create({ extended_l2: 'on', compat: '0.10' }), 'INVALID', /compatibility level 1.1/);
   await expectBlockError(create({ no_such_option: '1' }), 'INVALID', /no_such_option/);
 });
 

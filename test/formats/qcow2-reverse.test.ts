@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Extent } from '../../src/block/index.js';
-import { checkImage, decodeHeader, openImage, type Image } from '../../src/formats/index.js';
+import { checkImage, createImage, decodeHeader, openImage, type Image } from '../../src/formats/index.js';
 import { tmpDir } from '../helpers/tmp.js';
 import {
   assertQemuCheckClean,
@@ -301,14 +301,84 @@ test(
   },
 );
 
-test('extended_l2=on images are refused with "not supported yet"', { skip, timeout }, async () => {
-  const dir = tmpDir();
-  const f = path.join(dir, 'ext.qcow2');
-  qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on', f, '1M']);
-  for (const readOnly of [true, false]) {
-    await expectBlockError(openImage(f, { readOnly }), 'NOT_SUPPORTED', /extended L2.*not supported yet/);
-  }
-});
+test(
+  'extended L2 (Proxmox VE 9 style, cluster_size=128k): qemu base under a vdisk overlay, and the reverse',
+  { skip, timeout },
+  async () => {
+    const dir = tmpDir();
+    const base = path.join(dir, 'base.qcow2');
+    const top = path.join(dir, 'top.qcow2');
+    // A zstd-compressed qemu base with extended L2 entries, and subcluster-sized writes in it.
+    qemuImgOk([
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      'extended_l2=on,cluster_size=128k,compression_type=zstd',
+      base,
+      '4M',
+    ]);
+    qemuIoOk(base, [
+      'write -P 0x61 0 1M',
+      'write -P 0x62 4k 4k',
+      'write -z 512k 8k',
+      'write -c -P 0x63 2M 128k',
+    ]);
+    await createImage(top, {
+      format: 'qcow2',
+      backingFile: 'base.qcow2',
+      backingFormat: 'qcow2',
+      options: { extended_l2: 'on', cluster_size: '128k' },
+    });
+    const img = await openImage(top);
+    await img.write(100, Buffer.alloc(3000, 0x71)); // copy-on-write of one 4 KiB subcluster
+    await img.write(2 * 1024 * 1024 + 5, Buffer.alloc(10, 0x72)); // over a compressed backing cluster
+    await img.write(3 * 1024 * 1024, Buffer.alloc(10000, 0x73)); // three subclusters of a fresh cluster
+    await img.close();
+    assertQemuCheckClean(top, 'vdisk overlay with extended L2');
+    qemuIoOk(top, [
+      'read -P 0x61 0 100',
+      'read -P 0x71 100 3000',
+      'read -P 0x61 3100 996',
+      'read -P 0x62 4k 4k',
+      'read -P 0 512k 8k',
+      'read -P 0x63 2M 5',
+      'read -P 0x72 2097157 10',
+      'read -P 0x73 3M 10000',
+      'read -P 0 3155728 4000',
+    ]);
+    await assertMapAsQemu(top, 'vdisk overlay with extended L2');
+    await assertSameAsQemu(top, dir, 'vdisk overlay with extended L2');
+    // The reverse: a vdisk-made extended L2 base under a qemu overlay.
+    const vbase = path.join(dir, 'vbase.qcow2');
+    await createImage(vbase, {
+      format: 'qcow2',
+      size: 4 * 1024 * 1024,
+      options: { extended_l2: 'on', cluster_size: '128k' },
+    });
+    const vb = await openImage(vbase);
+    await vb.write(8192, Buffer.alloc(4096, 0x81));
+    await vb.close();
+    const qtop = path.join(dir, 'qtop.qcow2');
+    qemuImgOk([
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      'extended_l2=on,cluster_size=128k',
+      '-b',
+      'vbase.qcow2',
+      '-F',
+      'qcow2',
+      qtop,
+    ]);
+    qemuIoOk(qtop, ['write -P 0x82 0 4k']);
+    await assertSameAsQemu(qtop, dir, 'qemu overlay on a vdisk extended-L2 base');
+    assertQemuCheckClean(vbase, 'vdisk extended-L2 base');
+  },
+);
 
 test(
   'feature bits: unknown incompatible bits refuse the open by name, compatible ones are ignored, autoclear ones cleared',

@@ -153,7 +153,7 @@ async function expandZeroClusters(ctx: AmendContext): Promise<void> {
     if (!off) continue;
     const t = await map.table(off);
     for (let i = 0; i < s.l2Entries; i++) {
-      const e = decodeL2Entry(t, i, s.clusterBits, true);
+      const e = decodeL2Entry(t, i, s.clusterBits, true, s.extL2);
       if (e.kind !== 'zero') continue;
       const gc = l1i * s.l2Entries + i;
       if (e.hostOffset) {

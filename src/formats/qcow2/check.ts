@@ -8,7 +8,7 @@
  * then checks again and reports what is left. Called with `meta` held and the guest drained.
  */
 import type { CheckReport } from '../image.js';
-import { compressedClusters, decodeL1Entry, decodeL2Entry, encodeL1Entry, encodeL2Entry } from './entries.js';
+import { compressedClusters, decodeL1Entry, decodeL2Entry, encodeL1Entry, setL2Copied } from './entries.js';
 import { INCOMPAT } from './header.js';
 import { decodeSnapshotTable, MAX_SNAPSHOT_TABLE } from './snapshot-table.js';
 import type { Qcow2Image } from './qcow2.js';
@@ -75,7 +75,7 @@ async function tally(img: Qcow2Image): Promise<Tally> {
       // As qemu's check_refcounts_l2: fragmentation is counted within one L2 table.
       let prevHost = -1;
       for (let j = 0; j < s.l2Entries; j++) {
-        const x = decodeL2Entry(l2, j, s.clusterBits, s.v3);
+        const x = decodeL2Entry(l2, j, s.clusterBits, s.v3, s.extL2);
         switch (x.kind) {
           case 'invalid':
             t.messages.push(`ERROR ${x.reason} (L2 table at 0x${e.offset.toString(16)})`);
@@ -83,6 +83,7 @@ async function tally(img: Qcow2Image): Promise<Tally> {
             break;
           case 'normal':
           case 'zero':
+          case 'partial':
             if (!x.hostOffset) break;
             inc(x.hostOffset, cs, 'data cluster');
             if (active) {
@@ -162,9 +163,9 @@ export async function checkQcow2(img: Qcow2Image, repair?: 'leaks' | 'all'): Pro
         );
       } else {
         const t = await img.map.table(f.table);
-        const zero = (t.readUInt32BE(f.l2i * 8 + 4) & 1) === 1;
-        encodeL2Entry(t, f.l2i, f.host, want, zero);
-        await img.s.file.pwrite(f.table + f.l2i * 8, t.subarray(f.l2i * 8, f.l2i * 8 + 8));
+        const es = img.s.l2EntrySize;
+        setL2Copied(t, f.l2i, img.s.extL2, want);
+        await img.s.file.pwrite(f.table + f.l2i * es, t.subarray(f.l2i * es, f.l2i * es + 8));
       }
       if (round === 0) corruptionsFixed++;
     }

@@ -123,7 +123,7 @@ export class ClusterMap {
     const off = this.l2Offset(l1i);
     if (!off) return { kind: 'unallocated' };
     const t = await this.table(off);
-    return decodeL2Entry(t, gc % this.s.l2Entries, this.s.clusterBits, this.s.v3);
+    return decodeL2Entry(t, gc % this.s.l2Entries, this.s.clusterBits, this.s.v3, this.s.extL2);
   }
 
   /**
@@ -166,7 +166,8 @@ export class ClusterMap {
           const first = g % this.s.l2Entries;
           for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
           const last = (stop - 1) % this.s.l2Entries;
-          await this.s.file.pwrite(off + first * 8, t.subarray(first * 8, (last + 1) * 8));
+          const es = this.s.l2EntrySize;
+          await this.s.file.pwrite(off + first * es, t.subarray(first * es, (last + 1) * es));
         } finally {
           const n = this.pinned.get(off)! - 1;
           if (n) this.pinned.set(off, n);

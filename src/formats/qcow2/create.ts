@@ -26,6 +26,7 @@ export interface Qcow2CreateOptions {
   lazyRefcounts: boolean;
   preallocation: 'off' | 'metadata' | 'falloc' | 'full';
   compressionType: 'zlib' | 'zstd';
+  extendedL2: boolean;
   backingFile?: string;
   backingFormat?: string;
 }
@@ -104,8 +105,18 @@ export function parseCreateOptions(size: number, opts: Record<string, string>): 
   if (compressionType === 'zstd' && version === 2) {
     throw new BlockError('INVALID', 'compression_type requires compatibility level 1.1 or above');
   }
-  if (opts['extended_l2'] && onOff(opts['extended_l2'], 'extended_l2')) {
-    throw new BlockError('NOT_SUPPORTED', 'extended_l2=on is not supported yet');
+  const extendedL2 = opts['extended_l2'] ? onOff(opts['extended_l2'], 'extended_l2') : false;
+  if (extendedL2 && version === 2) {
+    throw new BlockError(
+      'INVALID',
+      'Extended L2 entries are only supported with compatibility level 1.1 and above (use compat=1.1 or greater)',
+    );
+  }
+  if (extendedL2 && clusterSize < 16384) {
+    throw new BlockError(
+      'INVALID',
+      'Extended L2 entries are only supported with cluster sizes of at least 16384 bytes',
+    );
   }
   if (opts['encryption'] && onOff(opts['encryption'], 'encryption')) {
     throw new BlockError('NOT_SUPPORTED', 'encrypted qcow2 images are not supported');
@@ -123,6 +134,7 @@ export function parseCreateOptions(size: number, opts: Record<string, string>): 
     lazyRefcounts,
     preallocation,
     compressionType,
+    extendedL2,
   };
   if (opts['backing_file']) r.backingFile = opts['backing_file'];
   if (opts['backing_fmt']) r.backingFormat = opts['backing_fmt'];
@@ -137,7 +149,7 @@ export function parseCreateOptions(size: number, opts: Record<string, string>): 
 export async function writeEmptyQcow2(file: string, o: Qcow2CreateOptions): Promise<Qcow2Header> {
   const cs = o.clusterSize;
   const E = refcountEntries(cs, o.refcountBits);
-  const l2Cover = cs * (cs / 8);
+  const l2Cover = cs * (cs / (o.extendedL2 ? 16 : 8));
   const l1Entries = Math.ceil(o.size / l2Cover);
   if (l1Entries * 8 > 32 * 1024 * 1024)
     throw new BlockError('INVALID', 'image size too large for the cluster size (L1 table limit)');
@@ -185,7 +197,8 @@ export async function writeEmptyQcow2(file: string, o: Qcow2CreateOptions): Prom
     refcountTableClusters: rt,
     nbSnapshots: 0,
     snapshotsOffset: 0,
-    incompatibleFeatures: o.compressionType === 'zstd' ? INCOMPAT.COMPRESSION : 0n,
+    incompatibleFeatures:
+      (o.compressionType === 'zstd' ? INCOMPAT.COMPRESSION : 0n) | (o.extendedL2 ? INCOMPAT.EXTL2 : 0n),
     compatibleFeatures: o.lazyRefcounts ? COMPAT.LAZY_REFCOUNTS : 0n,
     autoclearFeatures: 0n,
     refcountOrder: log2(o.refcountBits),

@@ -14,7 +14,14 @@ import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '..
 import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
 import type { Image } from '../image.js';
 import type { ClusterMap } from './cluster-map.js';
-import { compressedClusters, encodeCompressedL2Entry, encodeL2Entry, type L2Entry } from './entries.js';
+import {
+  ALL_SUBCLUSTERS,
+  compressedClusters,
+  encodeCompressedL2Entry,
+  encodeExtL2Entry,
+  encodeL2Entry,
+  type L2Entry,
+} from './entries.js';
 import { compressCluster, decompressCluster, type CompressionType } from './compression.js';
 import type { Refcounts } from './refcounts.js';
 import type { Qcow2State } from './state.js';
@@ -102,11 +109,44 @@ export class DataPath {
           data.copy(buf, done, within, within + n);
           break;
         }
+        case 'partial':
+          for (const [a, b, state] of this.subRuns(e, within, within + n)) {
+            const out = buf.subarray(done + a - within, done + b - within);
+            if (state === 'data') await this.s.file.pread(e.hostOffset + a, out);
+            else if (state === 'zero') out.fill(0);
+            else await this.readBacking(gc * cs + a, out);
+          }
+          break;
         case 'invalid':
           throw this.s.markCorrupt(e.reason);
       }
       done += n;
     }
+  }
+
+  /**
+   * Runs of subclusters in the same state within bytes [from, to) of a 'partial' cluster, as
+   * [start, end, state] byte offsets relative to the cluster.
+   */
+  private subRuns(
+    e: { alloc: number; zero: number },
+    from: number,
+    to: number,
+  ): Array<[number, number, 'data' | 'zero' | 'backing']> {
+    const unit = this.s.subclusterSize;
+    const out: Array<[number, number, 'data' | 'zero' | 'backing']> = [];
+    for (let pos = from; pos < to;) {
+      const i = Math.floor(pos / unit);
+      const bit = 2 ** i;
+      const state =
+        Math.floor(e.alloc / bit) % 2 ? 'data' : Math.floor(e.zero / bit) % 2 ? 'zero' : 'backing';
+      const end = Math.min(to, (i + 1) * unit);
+      const last = out[out.length - 1];
+      if (last && last[2] === state && last[1] === pos) last[1] = end;
+      else out.push([pos, end, state]);
+      pos = end;
+    }
+    return out;
   }
 
   private async readBacking(pos: number, out: Buffer): Promise<void> {
@@ -165,7 +205,7 @@ export class DataPath {
       const sectors = Math.floor((host + packed.length - 1) / 512) - Math.floor(host / 512) + 1;
       await this.s.meta.run(async () => {
         await this.map.update(gc, 1, (t, i) =>
-          encodeCompressedL2Entry(t, i, this.s.clusterBits, host, sectors),
+          encodeCompressedL2Entry(t, i, this.s.clusterBits, host, sectors, this.s.extL2),
         );
         await this.releaseHost(old);
       });
@@ -232,8 +272,15 @@ export class DataPath {
       const pos = offset + done;
       const gc = Math.floor(pos / cs);
       const e = await this.map.entry(gc);
-      if (e.kind !== 'normal' || !e.copied) return false;
       const n = Math.min(cs - (pos - gc * cs), data.length - done);
+      if (!(e.kind === 'normal' || e.kind === 'partial') || !e.copied) return false;
+      if (
+        e.kind === 'partial' &&
+        (e.alloc & subclusterMask(this.s.subclusterSize, pos - gc * cs, pos - gc * cs + n)) >>> 0 !==
+          subclusterMask(this.s.subclusterSize, pos - gc * cs, pos - gc * cs + n)
+      ) {
+        return false;
+      }
       const host = e.hostOffset + (pos - gc * cs);
       const last = runs[runs.length - 1];
       if (last && last[0] + last[2] === host) last[2] += n;
@@ -264,6 +311,12 @@ export class DataPath {
       if (e.kind === 'normal' && e.copied) {
         const n = Math.min((gc + 1) * cs, end) - pos;
         await this.writeInPlace(pos, data.subarray(pos - offset, pos - offset + n));
+        pos += n;
+        continue;
+      }
+      if (this.s.extL2) {
+        const n = Math.min((gc + 1) * cs, end) - pos;
+        await this.writeSubclusters(gc, e, pos - gc * cs, data.subarray(pos - offset, pos - offset + n));
         pos += n;
         continue;
       }
@@ -303,10 +356,63 @@ export class DataPath {
     }
   }
 
+  /**
+   * Extended L2: writes `data` at byte `within` of guest cluster `gc`. Copy-on-write works on
+   * subclusters: the touched subclusters are completed from their old content (backing file or
+   * zeroes) and marked allocated, the others keep their state. A cluster owned by this image is
+   * written in place; one without a host cluster gets a new one; a shared or compressed cluster
+   * is copied whole into a new one.
+   */
+  private async writeSubclusters(gc: number, e: L2Entry, within: number, data: Buffer): Promise<void> {
+    const cs = this.s.clusterSize;
+    const unit = this.s.subclusterSize;
+    const base = gc * cs;
+    if (e.kind === 'invalid') throw this.s.markCorrupt(e.reason);
+    // Fresh: no host cluster yet. Owned: a host cluster with refcount 1. Anything else
+    // (compressed, or shared with a snapshot) is copied whole below.
+    const fresh = e.kind === 'unallocated' || ((e.kind === 'zero' || e.kind === 'partial') && !e.hostOffset);
+    const owned =
+      (e.kind === 'zero' || e.kind === 'partial' || e.kind === 'normal') && e.hostOffset > 0 && e.copied;
+    if (fresh || owned) {
+      const lo = within - (within % unit);
+      const hi = Math.min(cs, Math.ceil((within + data.length) / unit) * unit);
+      const buf = Buffer.allocUnsafe(hi - lo);
+      if (within > lo) await this.readGuest(base + lo, buf.subarray(0, within - lo));
+      data.copy(buf, within - lo);
+      if (within + data.length < hi)
+        await this.readGuest(base + within + data.length, buf.subarray(within + data.length - lo));
+      const touched = subclusterMask(unit, lo, hi);
+      const oldAlloc = e.kind === 'partial' ? e.alloc : 0;
+      const oldZero = e.kind === 'partial' ? e.zero : e.kind === 'zero' ? ALL_SUBCLUSTERS : 0;
+      const host = owned
+        ? (e as { hostOffset: number }).hostOffset
+        : await this.s.meta.run(() => this.rc.allocate(1));
+      this.s.checkDataTarget(host + lo, buf.length);
+      await this.s.file.pwrite(host + lo, buf);
+      await this.s.meta.run(() =>
+        this.map.update(gc, 1, (t, i) =>
+          encodeExtL2Entry(t, i, host, true, (oldAlloc | touched) >>> 0, (oldZero & ~touched) >>> 0),
+        ),
+      );
+      return;
+    }
+    // Shared with a snapshot, or compressed: copy the whole cluster.
+    const buf = Buffer.allocUnsafe(cs);
+    await this.readGuest(base, buf);
+    data.copy(buf, within);
+    const host = await this.s.meta.run(() => this.rc.allocate(1));
+    this.s.checkDataTarget(host, cs);
+    await this.s.file.pwrite(host, buf);
+    await this.s.meta.run(async () => {
+      await this.map.update(gc, 1, (t, i) => encodeL2Entry(t, i, host, true, false, true));
+      await this.releaseHost(e);
+    });
+  }
+
   /** Drops the references an old L2 entry held. Call with `meta` held, after the entry is replaced. */
   private async releaseHost(old: L2Entry, punch = false): Promise<void> {
     const cs = this.s.clusterSize;
-    if ((old.kind === 'normal' || old.kind === 'zero') && old.hostOffset) {
+    if ((old.kind === 'normal' || old.kind === 'zero' || old.kind === 'partial') && old.hostOffset) {
       if (punch && (await this.rc.get(old.hostOffset / cs)) === 1)
         await this.s.file.discard(old.hostOffset, cs);
       await this.rc.adjust(old.hostOffset / cs, 1, -1);
@@ -362,14 +468,15 @@ export class DataPath {
           }
           const keep = (o: L2Entry): boolean =>
             target === 'zero-keep' &&
-            (o.kind === 'normal' || o.kind === 'zero') &&
+            (o.kind === 'normal' || o.kind === 'zero' || o.kind === 'partial') &&
             o.copied &&
             o.hostOffset > 0;
           await this.map.update(g, stop - g, (t, i, x) => {
             const o = olds[x - g]!;
-            if (target === 'unallocated') encodeL2Entry(t, i, 0, false, false);
-            else if (keep(o)) encodeL2Entry(t, i, (o as { hostOffset: number }).hostOffset, true, true);
-            else encodeL2Entry(t, i, 0, false, true);
+            const ext = this.s.extL2;
+            if (target === 'unallocated') encodeL2Entry(t, i, 0, false, false, ext);
+            else if (keep(o)) encodeL2Entry(t, i, (o as { hostOffset: number }).hostOffset, true, true, ext);
+            else encodeL2Entry(t, i, 0, false, true, ext);
           });
           for (const o of olds) if (!keep(o)) await this.releaseHost(o, punch);
           g = stop;
@@ -474,6 +581,30 @@ export class DataPath {
             push(out, x);
             break;
           }
+          case 'partial':
+            for (const [a, b, state] of this.subRuns(e, within, within + n)) {
+              const at = gc * cs + a;
+              if (state === 'data') {
+                for (const x of await this.hostStatus(at, b - a, e.hostOffset + a)) push(out, x);
+              } else if (state === 'zero') {
+                const x: Extent = {
+                  offset: at,
+                  length: b - a,
+                  data: false,
+                  zero: true,
+                  present: true,
+                  depth: 0,
+                };
+                if (e.hostOffset) {
+                  x.hostOffset = e.hostOffset + a;
+                  x.hostFile = this.filename;
+                }
+                push(out, x);
+              } else {
+                for (const x of await this.backingStatus(at, b - a)) push(out, x);
+              }
+            }
+            break;
           case 'unallocated': {
             let m = n;
             while (
@@ -574,4 +705,12 @@ function push(out: Extent[], x: Extent): void {
     return;
   }
   out.push(x);
+}
+
+/** Bits of the subclusters that bytes [from, to) of a cluster touch. */
+function subclusterMask(unit: number, from: number, to: number): number {
+  if (to <= from) return 0;
+  const a = Math.floor(from / unit);
+  const b = Math.ceil(to / unit);
+  return b - a >= 32 ? ALL_SUBCLUSTERS : ((2 ** (b - a) - 1) * 2 ** a) >>> 0;
 }

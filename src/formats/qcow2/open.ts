@@ -8,7 +8,7 @@ import type { HostFile } from '../../block/index.js';
 import { BlockError } from '../../util/index.js';
 import { ClusterMap } from './cluster-map.js';
 import { decodeExtensions, decodeFeatureTable, EXT, type HeaderExtension } from './header-ext.js';
-import { decodeHeader, INCOMPAT, INCOMPAT_NAMES, unknownBits } from './header.js';
+import { decodeHeader, INCOMPAT, unknownBits } from './header.js';
 import { Refcounts } from './refcounts.js';
 import { decodeSnapshotTable, MAX_SNAPSHOT_TABLE, type SnapshotEntry } from './snapshot-table.js';
 import { Qcow2State } from './state.js';
@@ -67,10 +67,10 @@ export async function loadQcow2(
       `qcow2 images with an external data file are not supported yet (${file})`,
     );
   }
-  if (h.incompatibleFeatures & INCOMPAT.EXTL2) {
+  if (h.incompatibleFeatures & INCOMPAT.EXTL2 && h.clusterBits < 14) {
     throw new BlockError(
-      'NOT_SUPPORTED',
-      `qcow2 images with extended L2 entries (${INCOMPAT_NAMES[4]}) are not supported yet (${file})`,
+      'CORRUPT',
+      `qcow2 image ${file} has extended L2 entries with clusters smaller than 16 KiB`,
     );
   }
   if (h.refcountOrder > 6)

@@ -311,7 +311,7 @@ export class Qcow2Image implements Image {
           if (mode === 'falloc') await this.s.file.allocate(host, count * cs);
           else if (mode === 'full') await this.s.file.pwrite(host, Buffer.alloc(count * cs));
           await this.map.update(first, count, (t, i, x) =>
-            encodeL2Entry(t, i, host + (x - first) * cs, true),
+            encodeL2Entry(t, i, host + (x - first) * cs, true, false, this.s.extL2),
           );
         });
         g = h;
@@ -454,7 +454,7 @@ export class Qcow2Image implements Image {
       data['lazy-refcounts'] = (h.compatibleFeatures & COMPAT.LAZY_REFCOUNTS) !== 0n;
       data['refcount-bits'] = this.s.refcountBits;
       data['corrupt'] = (h.incompatibleFeatures & INCOMPAT.CORRUPT) !== 0n;
-      data['extended-l2'] = false;
+      data['extended-l2'] = this.s.extL2;
     } else {
       data['refcount-bits'] = this.s.refcountBits;
     }

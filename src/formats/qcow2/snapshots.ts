@@ -14,7 +14,7 @@
  */
 import { BlockError } from '../../util/index.js';
 import type { ClusterMap } from './cluster-map.js';
-import { compressedClusters, decodeL1Entry, decodeL2Entry, encodeL1Entry, encodeL2Entry } from './entries.js';
+import { compressedClusters, decodeL1Entry, decodeL2Entry, encodeL1Entry, setL2Copied } from './entries.js';
 import type { Refcounts } from './refcounts.js';
 import { encodeSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
 import type { Qcow2State } from './state.js';
@@ -187,8 +187,9 @@ export class Snapshots {
       add(x.offset / cs);
       const t = await map.table(x.offset);
       for (let j = 0; j < s.l2Entries; j++) {
-        const y = decodeL2Entry(t, j, s.clusterBits, s.v3);
-        if ((y.kind === 'normal' || y.kind === 'zero') && y.hostOffset) add(y.hostOffset / cs);
+        const y = decodeL2Entry(t, j, s.clusterBits, s.v3, s.extL2);
+        if ((y.kind === 'normal' || y.kind === 'zero' || y.kind === 'partial') && y.hostOffset)
+          add(y.hostOffset / cs);
         else if (y.kind === 'compressed') for (const c of compressedClusters(y, cs)) add(c / cs);
         else if (y.kind === 'invalid') throw s.markCorrupt(y.reason);
       }
@@ -220,11 +221,11 @@ export class Snapshots {
       const t = await map.table(x.offset);
       let changed = false;
       for (let j = 0; j < s.l2Entries; j++) {
-        const y = decodeL2Entry(t, j, s.clusterBits, s.v3);
-        if ((y.kind !== 'normal' && y.kind !== 'zero') || !y.hostOffset) continue;
+        const y = decodeL2Entry(t, j, s.clusterBits, s.v3, s.extL2);
+        if ((y.kind !== 'normal' && y.kind !== 'zero' && y.kind !== 'partial') || !y.hostOffset) continue;
         const want = (await rc.get(y.hostOffset / cs)) === 1;
         if (want !== y.copied) {
-          encodeL2Entry(t, j, y.hostOffset, want, y.kind === 'zero');
+          setL2Copied(t, j, s.extL2, want);
           changed = true;
         }
       }

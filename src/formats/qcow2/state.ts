@@ -17,6 +17,12 @@ export class Qcow2State {
   readonly clusterSize: number;
   readonly clusterBits: number;
   readonly l2Entries: number;
+  /** Extended L2 entries (16 bytes, 32 subclusters per cluster). */
+  readonly extL2: boolean;
+  /** Bytes per L2 entry: 8, or 16 with extended L2. */
+  readonly l2EntrySize: number;
+  /** The unit of allocation state: the cluster, or a 1/32 subcluster with extended L2. */
+  readonly subclusterSize: number;
   readonly refcountBits: number;
   readonly meta = new Mutex();
   /** Cluster offsets known to hold metadata; data must never land on them. */
@@ -30,7 +36,10 @@ export class Qcow2State {
   ) {
     this.clusterBits = header.clusterBits;
     this.clusterSize = 2 ** header.clusterBits;
-    this.l2Entries = this.clusterSize / 8;
+    this.extL2 = (header.incompatibleFeatures & INCOMPAT.EXTL2) !== 0n;
+    this.l2EntrySize = this.extL2 ? 16 : 8;
+    this.l2Entries = this.clusterSize / this.l2EntrySize;
+    this.subclusterSize = this.extL2 ? this.clusterSize / 32 : this.clusterSize;
     this.refcountBits = 2 ** header.refcountOrder;
   }
 

@@ -1,6 +1,7 @@
 /**
  * Crash safety: a child process writes through vdisk (concurrent batches, flushes) and is killed
  * with SIGKILL at a random moment, many times. After each kill:
+ * (4 KiB to 512 KiB clusters, some with extended L2 entries, some with lazy refcounts)
  * - `qemu-img check` finds no corruption (leaked clusters are possible: a cluster whose refcount
  *   was written just before the kill but whose L2 entry was not);
  * - with lazy refcounts, the next writable open rebuilds the refcounts and the image checks clean;
@@ -63,18 +64,23 @@ test(
     try {
       for (let i = 0; i < KILLS; i++) {
         const lazy = i % 5 === 4;
-        const cs = [4096, 65536, 512 * 1024][i % 3]!;
+        const extL2 = i % 5 === 2;
+        const cs = extL2 ? 65536 : [4096, 65536, 512 * 1024][i % 3]!;
         const image = path.join(dir, `crash-${i}.qcow2`);
         await createImage(image, {
           format: 'qcow2',
           size: CRASH_SIZE,
-          options: { cluster_size: String(cs), lazy_refcounts: lazy ? 'on' : 'off' },
+          options: {
+            cluster_size: String(cs),
+            lazy_refcounts: lazy ? 'on' : 'off',
+            extended_l2: extL2 ? 'on' : 'off',
+          },
         });
         const opSeed = seed + i;
         const delay = 30 + Math.floor(rand() * 220);
         const res = await runAndKill(image, opSeed, cs, delay);
         if (!res.done && res.flushed > 0) midStream++;
-        const ctx = `kill ${i} (VDISK_SEED=${seed}, cluster ${cs}, lazy ${lazy}, after ${delay} ms, ${res.flushed} batches flushed)`;
+        const ctx = `kill ${i} (VDISK_SEED=${seed}, cluster ${cs}, lazy ${lazy}, extended L2 ${extL2}, after ${delay} ms, ${res.flushed} batches flushed)`;
 
         if (!lazy) {
           const chk = qemuImg(['check', '--output=json', image]);

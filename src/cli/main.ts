@@ -12,6 +12,7 @@
  * `reportError`, which prints one line and returns 1. No stack trace is ever printed.
  */
 import { Command, CommanderError } from 'commander';
+import { IMAGE_FORMATS } from '../formats/index.js';
 import { UsageError } from '../util/index.js';
 import {
   collect,
@@ -21,12 +22,18 @@ import {
   parseOutput,
   parsePreallocation,
 } from './args.js';
+import { imgAmend } from './img-amend.js';
 import { imgCheck } from './img-check.js';
+import { imgCommit } from './img-commit.js';
 import { imgCompare } from './img-compare.js';
+import { imgConvert } from './img-convert.js';
 import { imgCreate } from './img-create.js';
 import { imgInfo } from './img-info.js';
 import { imgMap } from './img-map.js';
+import { imgMeasure } from './img-measure.js';
+import { imgRebase } from './img-rebase.js';
 import { imgResize } from './img-resize.js';
+import { imgSnapshot, snapshotAction } from './img-snapshot.js';
 import { io } from './io.js';
 import { commandSummary } from './io-commands.js';
 import { errorMessage, oneLine, printError } from './output.js';
@@ -242,6 +249,176 @@ export function buildProgram(state: RunState): Command {
           preallocation: parsePreallocation(str(o['preallocation'])),
           quiet: bool(o['quiet']),
         }),
+      ),
+    );
+
+  img
+    .command('convert')
+    .description(
+      'copy images (several are concatenated) into a new image, keeping it sparse (qemu-img convert)',
+    )
+    .argument('<files...>', 'SRC... DST')
+    .option('-f, --format <fmt>', 'format of the sources (probed when absent)')
+    .option('-O, --output-format <fmt>', `target format: ${IMAGE_FORMATS.join(', ')} (default raw)`)
+    .option('-c, --compress', 'write compressed clusters (qcow2 target)')
+    .option('-o, --options <opts>', 'target creation options key=value,... (repeatable)', collect)
+    .option('-B, --backing <file>', 'backing file of the target: only what differs from it is copied')
+    .option('-F, --backing-format <fmt>', 'format of the -B backing file')
+    .option(
+      '-S, --sparse-size <size>',
+      'skip runs of zeroes of at least this size (default 4k; 0: write all)',
+    )
+    .option('-n, --no-create', 'write into an existing target instead of creating it')
+    .option('--target-is-zero', 'with -n: the target reads as zeroes already')
+    .option('-m, --parallel <n>', 'requests in flight, 1 to 16 (default 8)')
+    .option('-W, --out-of-order', 'allow writes to complete out of order')
+    .option('-p, --progress', 'show progress')
+    .option('-t, --cache <mode>', 'cache mode of the target (default unsafe)')
+    .option('-T, --source-cache <mode>', 'cache mode of the sources (default writeback)')
+    .option('-U, --force-share', "do not take the sources' image locks")
+    .option('-q, --quiet', 'print nothing')
+    .action(
+      run(async (files: string[], o: Opts) =>
+        imgConvert(files, {
+          format: parseOptionalFormat(str(o['format'])),
+          outFormat: str(o['outputFormat']),
+          compress: bool(o['compress']),
+          options: o['options'] as string[] | undefined,
+          backing: str(o['backing']),
+          backingFormat: str(o['backingFormat']),
+          sparseSize: str(o['sparseSize']),
+          noCreate: o['create'] === false,
+          targetIsZero: bool(o['targetIsZero']),
+          parallel: str(o['parallel']),
+          outOfOrder: bool(o['outOfOrder']),
+          progress: bool(o['progress']),
+          cache: parseCache(str(o['cache'])),
+          sourceCache: parseCache(str(o['sourceCache'])),
+          forceShare: bool(o['forceShare']),
+          quiet: bool(o['quiet']),
+        }),
+      ),
+    );
+
+  img
+    .command('rebase')
+    .description('change the backing file of an image, keeping its contents unless -u (qemu-img rebase)')
+    .argument('<file>')
+    .option('-f, --format <fmt>', 'image format (probed when absent)')
+    .option('-b, --backing <file>', "new backing file, relative to the image ('' for none)")
+    .option('-F, --backing-format <fmt>', 'format of the new backing file (required with -b)')
+    .option('-u, --unsafe', 'only rewrite the backing file name; copy nothing')
+    .option('-p, --progress', 'show progress')
+    .option('-t, --cache <mode>', 'cache mode of the image (default writeback)')
+    .option('-U, --force-share', 'do not lock the new backing file')
+    .option('-q, --quiet', 'print nothing')
+    .action(
+      run(async (file: string, o: Opts) =>
+        imgRebase(file, {
+          format: parseOptionalFormat(str(o['format'])),
+          backing: str(o['backing']),
+          backingFormat: str(o['backingFormat']),
+          unsafe: bool(o['unsafe']),
+          progress: bool(o['progress']),
+          cache: parseCache(str(o['cache'])),
+          forceShare: bool(o['forceShare']),
+          quiet: bool(o['quiet']),
+        }),
+      ),
+    );
+
+  img
+    .command('commit')
+    .description("write an image's changes into its backing file, then empty it (qemu-img commit)")
+    .argument('<file>')
+    .option('-f, --format <fmt>', 'image format (probed when absent)')
+    .option('-b, --base <file>', 'commit into this image further down the chain (implies -d)')
+    .option('-d, --drop', 'do not empty the image afterwards')
+    .option('-p, --progress', 'show progress')
+    .option('-t, --cache <mode>', 'cache mode (default writeback)')
+    .option('-q, --quiet', 'print nothing')
+    .action(
+      run(async (file: string, o: Opts) =>
+        imgCommit(file, {
+          format: parseOptionalFormat(str(o['format'])),
+          base: str(o['base']),
+          drop: bool(o['drop']),
+          progress: bool(o['progress']),
+          cache: parseCache(str(o['cache'])),
+          quiet: bool(o['quiet']),
+        }),
+      ),
+    );
+
+  img
+    .command('measure')
+    .description('how large a new image of --size, or a conversion of FILE, would be (qemu-img measure)')
+    .argument('[file]', 'the image to convert (or use --size)')
+    .option('--size <size>', 'virtual size of a new, empty image')
+    .option('-f, --format <fmt>', 'format of FILE (probed when absent)')
+    .option('-O, --output-format <fmt>', `target format: ${IMAGE_FORMATS.join(', ')} (default raw)`)
+    .option('-o, --options <opts>', 'target creation options key=value,... (repeatable)', collect)
+    .option('--output <fmt>', 'human or json', 'human')
+    .option('-U, --force-share', 'do not take the image lock')
+    .action(
+      run(async (file: string | undefined, o: Opts) =>
+        imgMeasure(file, {
+          size: str(o['size']),
+          format: parseOptionalFormat(str(o['format'])),
+          outFormat: str(o['outputFormat']),
+          options: o['options'] as string[] | undefined,
+          output: parseOutput(str(o['output'])),
+          forceShare: bool(o['forceShare']),
+        }),
+      ),
+    );
+
+  img
+    .command('amend')
+    .description('change options of an existing qcow2 image: compat, lazy_refcounts (qemu-img amend)')
+    .argument('<file>')
+    .option('-o, --options <opts>', 'options key=value,... (repeatable)', collect)
+    .option('-f, --format <fmt>', 'image format (probed when absent)')
+    .option('-t, --cache <mode>', 'cache mode (default writeback)')
+    .option('-q, --quiet', 'print nothing')
+    .action(
+      run(async (file: string, o: Opts) =>
+        imgAmend(file, {
+          options: o['options'] as string[] | undefined,
+          format: parseOptionalFormat(str(o['format'])),
+          cache: parseCache(str(o['cache'])),
+          quiet: bool(o['quiet']),
+        }),
+      ),
+    );
+
+  img
+    .command('snapshot')
+    .description('list, create, apply or delete internal snapshots of a qcow2 image (qemu-img snapshot)')
+    .argument('<file>')
+    .option('-l, --list', 'list the snapshots')
+    .option('-c, --create <name>', 'create a snapshot')
+    .option('-a, --apply <name>', 'revert the disk to a snapshot (ID or name)')
+    .option('-d, --delete <name>', 'delete a snapshot (ID or name)')
+    .option('-f, --format <fmt>', 'image format (probed when absent)')
+    .option('-U, --force-share', 'with -l: do not take the image lock')
+    .option('-q, --quiet', 'print nothing')
+    .action(
+      run(async (file: string, o: Opts) =>
+        imgSnapshot(
+          file,
+          snapshotAction({
+            list: bool(o['list']),
+            create: str(o['create']),
+            apply: str(o['apply']),
+            delete: str(o['delete']),
+          }),
+          {
+            format: parseOptionalFormat(str(o['format'])),
+            forceShare: bool(o['forceShare']),
+            quiet: bool(o['quiet']),
+          },
+        ),
       ),
     );
 

@@ -72,6 +72,8 @@ export interface AmendContext {
   hasBacking: boolean;
   /** Turns lazy refcount handling on or off in the running image. */
   setLazy(on: boolean): void;
+  /** Writes the write-back metadata (Qcow2Image.flushMetadataLocked). */
+  flushMeta(): Promise<void>;
 }
 
 /** qemu-img amend for qcow2: compat=0.10|1.1 and lazy_refcounts=on|off. */
@@ -117,6 +119,9 @@ export async function amendQcow2(ctx: AmendContext, opts: Record<string, string>
     if (h.incompatibleFeatures & ~INCOMPAT.DIRTY)
       throw new BlockError('NOT_SUPPORTED', 'Cannot downgrade an image with incompatible features set');
     await expandZeroClusters(ctx);
+    // No zero flag may remain on disk once the header says version 2.
+    await ctx.flushMeta();
+    await s.file.flush();
     h.version = 2;
     h.headerLength = V2_HEADER_SIZE;
     h.incompatibleFeatures = 0n;

@@ -3,11 +3,13 @@
  *
  * L2 tables are loaded on demand; concurrent loads of one table share a promise, so a table is
  * in the cache at most once and in-place updates are never overwritten by a stale load. Tables
- * being updated are pinned so they cannot be evicted between the change and its write-back.
+ * that were changed stay in the cache until they are written back.
  *
- * Mutating methods must be called with `state.meta` held. Crash ordering: a new L2 table is
- * written and synced before the L1 entry points at it; a new L1 table is written and synced
- * before the header points at it.
+ * Mutating methods must be called with `state.meta` held. The cache is write-back: changed L2
+ * tables and L1 entries are only marked dirty, and Qcow2Image.flushMetadata writes them after the
+ * refcounts they depend on (refcounts, sync, L2 tables and L1 entries). A new L2 table's contents
+ * are written at once (nothing points at them yet). Dirty tables are never evicted. A new L1
+ * table is written and synced before the header points at it; growL1 needs a clean cache.
  */
 import { BlockError } from '../../util/index.js';
 import { decodeL1Entry, decodeL2Entry, encodeL1Entry, type L2Entry } from './entries.js';
@@ -20,7 +22,9 @@ export class ClusterMap {
   l1: Buffer;
   private readonly cache = new Map<number, Buffer>();
   private readonly loading = new Map<number, Promise<Buffer>>();
-  private readonly pinned = new Map<number, number>();
+  /** L2 tables (by offset) and L1 entries (by index) changed since the last metadata flush. */
+  private readonly dirtyTables = new Set<number>();
+  private readonly dirtyL1 = new Set<number>();
   private readonly maxTables: number;
 
   constructor(
@@ -30,6 +34,7 @@ export class ClusterMap {
   ) {
     this.l1 = l1;
     this.maxTables = Math.max(16, Math.floor(MAX_L2_CACHE_BYTES / s.clusterSize));
+    rc.onFreed = (offset) => this.forget(offset);
   }
 
   static async load(s: Qcow2State, rc: Refcounts): Promise<ClusterMap> {
@@ -107,10 +112,40 @@ export class ClusterMap {
     return p;
   }
 
+  /** True when so many tables are dirty that the next update should flush metadata first. */
+  /** Writes the dirty metadata when too much of it piles up (set by the image). */
+  onPressure: (() => Promise<void>) | undefined;
+
+  /** A freed cluster's cached table (if it was one) is stale. */
+  forget(offset: number): void {
+    if (!this.dirtyTables.has(offset)) this.cache.delete(offset);
+  }
+
+  get needsFlush(): boolean {
+    return this.dirtyTables.size >= this.maxTables / 2;
+  }
+
+  get isDirty(): boolean {
+    return this.dirtyTables.size > 0 || this.dirtyL1.size > 0;
+  }
+
+  /** Writes dirty L2 tables, then dirty L1 entries. The caller syncs the refcounts before. */
+  async writeDirty(): Promise<void> {
+    for (const off of [...this.dirtyTables]) {
+      const t = this.cache.get(off);
+      if (t) await this.s.file.pwrite(off, t);
+      this.dirtyTables.delete(off);
+    }
+    for (const l1i of [...this.dirtyL1].sort((a, b) => a - b)) {
+      await this.writeL1Entry(l1i);
+      this.dirtyL1.delete(l1i);
+    }
+  }
+
   private evict(): void {
     if (this.cache.size < this.maxTables) return;
     for (const k of this.cache.keys()) {
-      if (!this.pinned.has(k)) {
+      if (!this.dirtyTables.has(k)) {
         this.cache.delete(k);
         return;
       }
@@ -136,6 +171,7 @@ export class ClusterMap {
     count: number,
     fill: (table: Buffer, index: number, gc: number) => void,
   ): Promise<void> {
+    if (this.needsFlush && this.onPressure) await this.onPressure();
     let g = gc;
     const end = gc + count;
     while (g < end) {
@@ -152,27 +188,17 @@ export class ClusterMap {
             const copy = Buffer.from(await this.table(off));
             for (let x = g; x < stop; x++) fill(copy, x % this.s.l2Entries, x);
             await this.installTable(l1i, copy);
-            await this.rc.adjust(off / this.s.clusterSize, 1, -1);
+            this.rc.deferFree(off / this.s.clusterSize, 1);
             g = stop;
             continue;
           }
           // Refcount 1: the flag was just stale (e.g. after a snapshot was deleted).
           encodeL1Entry(this.l1, l1i, off, true);
-          await this.writeL1Entry(l1i);
+          this.dirtyL1.add(l1i);
         }
         const t = await this.table(off);
-        this.pinned.set(off, (this.pinned.get(off) ?? 0) + 1);
-        try {
-          const first = g % this.s.l2Entries;
-          for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
-          const last = (stop - 1) % this.s.l2Entries;
-          const es = this.s.l2EntrySize;
-          await this.s.file.pwrite(off + first * es, t.subarray(first * es, (last + 1) * es));
-        } finally {
-          const n = this.pinned.get(off)! - 1;
-          if (n) this.pinned.set(off, n);
-          else this.pinned.delete(off);
-        }
+        for (let x = g; x < stop; x++) fill(t, x % this.s.l2Entries, x);
+        this.dirtyTables.add(off);
       }
       g = stop;
     }
@@ -189,16 +215,18 @@ export class ClusterMap {
     await this.installTable(l1i, t);
   }
 
-  /** Writes `t` as a new L2 table, synced, then points L1 entry `l1i` at it. */
+  /**
+   * Writes `t` as a new L2 table and points L1 entry `l1i` at it in memory; the L1 entry reaches
+   * the disk at the next metadata flush, after the table's refcount and a sync.
+   */
   private async installTable(l1i: number, t: Buffer): Promise<void> {
     const off = await this.rc.allocate(1);
     await this.s.file.pwrite(off, t);
-    await this.s.file.flush();
     this.s.metadataClusters.add(off);
     this.evict();
     this.cache.set(off, t);
     encodeL1Entry(this.l1, l1i, off, true);
-    await this.writeL1Entry(l1i);
+    this.dirtyL1.add(l1i);
   }
 
   private async writeL1Entry(l1i: number): Promise<void> {
@@ -207,7 +235,7 @@ export class ClusterMap {
 
   /** Forgets cached L2 tables (after the active L1 table was replaced). */
   clearCache(): void {
-    for (const k of [...this.cache.keys()]) if (!this.pinned.has(k)) this.cache.delete(k);
+    for (const k of [...this.cache.keys()]) if (!this.dirtyTables.has(k)) this.cache.delete(k);
   }
 
   /** Frees the L2 table of L1 entry `l1i` (its entries must already be released). */
@@ -215,13 +243,8 @@ export class ClusterMap {
     const off = this.l2Offset(l1i);
     if (!off) return;
     encodeL1Entry(this.l1, l1i, 0, false);
-    await this.writeL1Entry(l1i);
-    await this.rc.adjust(off / this.s.clusterSize, 1, -1);
-    // A table a snapshot still uses stays metadata.
-    if ((await this.rc.get(off / this.s.clusterSize)) === 0) {
-      this.cache.delete(off);
-      this.s.metadataClusters.delete(off);
-    }
+    this.dirtyL1.add(l1i);
+    this.rc.deferFree(off / this.s.clusterSize, 1);
   }
 
   /** Grows the L1 table to at least `entries` entries: a new table, synced, then the header. */

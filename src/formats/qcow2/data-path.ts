@@ -333,13 +333,19 @@ export class DataPath {
       const count = gcEnd - gc;
       const runStart = gc * cs;
       const runEnd = gcEnd * cs;
-      const buf = Buffer.allocUnsafe(count * cs);
       const head = pos - runStart;
-      if (head > 0) await this.readGuest(runStart, buf.subarray(0, head));
       const chunk = Math.min(end, runEnd) - pos;
-      data.copy(buf, head, pos - offset, pos - offset + chunk);
-      if (head + chunk < buf.length)
-        await this.readGuest(runStart + head + chunk, buf.subarray(head + chunk));
+      let buf: Buffer;
+      if (head === 0 && chunk === count * cs) {
+        // Whole clusters: write the caller's bytes as they are, without a copy.
+        buf = data.subarray(pos - offset, pos - offset + chunk);
+      } else {
+        buf = Buffer.allocUnsafe(count * cs);
+        if (head > 0) await this.readGuest(runStart, buf.subarray(0, head));
+        data.copy(buf, head, pos - offset, pos - offset + chunk);
+        if (head + chunk < buf.length)
+          await this.readGuest(runStart + head + chunk, buf.subarray(head + chunk));
+      }
       const host = await this.s.meta.run(() => this.rc.allocate(count));
       try {
         this.s.checkDataTarget(host, buf.length);
@@ -412,12 +418,11 @@ export class DataPath {
   /** Drops the references an old L2 entry held. Call with `meta` held, after the entry is replaced. */
   private async releaseHost(old: L2Entry, punch = false): Promise<void> {
     const cs = this.s.clusterSize;
+    // Deferred until the metadata that dropped the reference is on disk (write-back cache).
     if ((old.kind === 'normal' || old.kind === 'zero' || old.kind === 'partial') && old.hostOffset) {
-      if (punch && (await this.rc.get(old.hostOffset / cs)) === 1)
-        await this.s.file.discard(old.hostOffset, cs);
-      await this.rc.adjust(old.hostOffset / cs, 1, -1);
+      this.rc.deferFree(old.hostOffset / cs, 1, punch);
     } else if (old.kind === 'compressed') {
-      for (const c of compressedClusters(old, cs)) await this.rc.adjust(c / cs, 1, -1);
+      for (const c of compressedClusters(old, cs)) this.rc.deferFree(c / cs, 1);
     }
   }
 

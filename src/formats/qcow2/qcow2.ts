@@ -85,6 +85,7 @@ export class Qcow2Image implements Image {
       preferredBlockSize: s.clusterSize,
       maxTransfer: 32 * 1024 * 1024,
     };
+    map.onPressure = () => this.flushMetadataLocked();
     this.dp = new DataPath(
       s,
       rc,
@@ -224,8 +225,29 @@ export class Qcow2Image implements Image {
 
   async flush(): Promise<void> {
     if (this.s.readOnly) return;
-    if (this.rc.hasDirty) await this.s.meta.run(() => this.rc.writeDirty());
+    await this.s.meta.run(() => this.flushMetadataLocked());
     await this.s.file.flush();
+  }
+
+  /**
+   * Writes the write-back metadata in dependency order (DESIGN.md, crash safety): refcount
+   * blocks, sync, then the L2 tables and L1 entries that point at their clusters; then, once
+   * those are on disk, the deferred frees, whose clusters only now become reusable. A crash at
+   * any point leaves the image consistent (at worst with leaked clusters). Call with `meta` held.
+   */
+  async flushMetadataLocked(): Promise<void> {
+    if (this.map.isDirty) {
+      await this.rc.writeDirty();
+      await this.s.file.flush();
+      await this.map.writeDirty();
+    } else if (this.rc.hasDirty) {
+      await this.rc.writeDirty();
+    }
+    if (this.rc.hasPendingFrees) {
+      await this.s.file.flush();
+      await this.rc.applyPendingFrees();
+      await this.rc.writeDirty();
+    }
   }
 
   async resize(size: number, opts: ResizeOptions = {}): Promise<void> {
@@ -259,6 +281,7 @@ export class Qcow2Image implements Image {
           }
         }
         await this.s.meta.run(async () => {
+          await this.flushMetadataLocked();
           const cover = cs * this.s.l2Entries;
           for (let l1i = Math.ceil(size / cover); l1i < this.map.l1Size; l1i++) await this.map.dropTable(l1i);
           this.s.header.size = size;
@@ -268,6 +291,7 @@ export class Qcow2Image implements Image {
         // later grow, which zeroes them (see the grow path).
       } else {
         await this.s.meta.run(async () => {
+          await this.flushMetadataLocked();
           await this.map.growL1(Math.ceil(size / (cs * this.s.l2Entries)));
           this.s.header.size = size;
           await this.s.writeHeaderFields();
@@ -310,6 +334,7 @@ export class Qcow2Image implements Image {
           const host = await this.rc.allocate(count);
           if (mode === 'falloc') await this.s.file.allocate(host, count * cs);
           else if (mode === 'full') await this.s.file.pwrite(host, Buffer.alloc(count * cs));
+          else if (host + count * cs > this.s.file.size) await this.s.file.truncate(host + count * cs);
           await this.map.update(first, count, (t, i, x) =>
             encodeL2Entry(t, i, host + (x - first) * cs, true, false, this.s.extL2),
           );
@@ -366,6 +391,7 @@ export class Qcow2Image implements Image {
     const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
     try {
       await this.s.meta.run(async () => {
+        await this.flushMetadataLocked();
         const area = {
           extensions: setBackingExtensions(this.extensions, name ? format : undefined),
           backingName: name,
@@ -409,9 +435,9 @@ export class Qcow2Image implements Image {
     const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
     try {
       await this.s.meta.run(async () => {
-        if (this.rc.hasDirty) await this.rc.writeDirty();
+        await this.flushMetadataLocked();
         await fn(this.snaps);
-        if (this.rc.hasDirty) await this.rc.writeDirty();
+        await this.flushMetadataLocked();
       });
       await this.s.file.flush();
     } finally {
@@ -425,6 +451,7 @@ export class Qcow2Image implements Image {
     const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
     try {
       await this.s.meta.run(async () => {
+        await this.flushMetadataLocked();
         const area = { extensions: this.extensions, backingName: this.backingName };
         await amendQcow2(
           {
@@ -434,6 +461,7 @@ export class Qcow2Image implements Image {
             area,
             hasBacking: !!this.backingName,
             setLazy: (on) => this.setLazy(on),
+            flushMeta: () => this.flushMetadataLocked(),
           },
           opts,
         );
@@ -479,7 +507,10 @@ export class Qcow2Image implements Image {
   async check(opts: CheckOptions = {}): Promise<CheckReport> {
     const release = await this.guest.acquire(0, WHOLE_DEVICE, true);
     try {
-      return await this.s.meta.run(() => checkQcow2(this, opts.repair));
+      return await this.s.meta.run(async () => {
+        if (!this.s.readOnly) await this.flushMetadataLocked();
+        return checkQcow2(this, opts.repair);
+      });
     } finally {
       release();
     }

@@ -164,13 +164,11 @@ export class Refcounts {
     }
   }
 
-  private async writeBlockBytes(blockOff: number, block: Buffer, lo: number, hi: number): Promise<void> {
-    if (this.lazy) {
-      if (this.dirtyBlocks.size === 0 && this.beforeFirstLazyUpdate) await this.beforeFirstLazyUpdate();
-      this.dirtyBlocks.add(blockOff);
-      return;
-    }
-    await this.s.file.pwrite(blockOff + lo, block.subarray(lo, hi));
+  /** Refcount changes are written back at flush (write-back cache); the block is marked dirty. */
+  private async writeBlockBytes(blockOff: number, _block: Buffer, _lo: number, _hi: number): Promise<void> {
+    if (this.lazy && this.dirtyBlocks.size === 0 && this.beforeFirstLazyUpdate)
+      await this.beforeFirstLazyUpdate();
+    this.dirtyBlocks.add(blockOff);
   }
 
   /** Writes deferred (lazy) refcount blocks. */
@@ -184,6 +182,39 @@ export class Refcounts {
 
   get hasDirty(): boolean {
     return this.dirtyBlocks.size > 0;
+  }
+
+  /**
+   * Frees whose refcount decrement must wait until the metadata change that dropped the
+   * reference is on disk (see Qcow2Image.flushMetadata). Until then the clusters stay allocated,
+   * so they cannot be handed out again and overwritten while the old reference may survive a crash.
+   */
+  private readonly pendingFrees: Array<{ cluster: number; count: number; punch: boolean }> = [];
+
+  /** Told of every cluster whose refcount drops to zero through a deferred free. */
+  onFreed: ((offset: number) => void) | undefined;
+
+  deferFree(cluster: number, count: number, punch = false): void {
+    this.pendingFrees.push({ cluster, count, punch });
+  }
+
+  get hasPendingFrees(): boolean {
+    return this.pendingFrees.length > 0;
+  }
+
+  /** Applies deferred frees (after the references are gone on disk), punching freed clusters. */
+  async applyPendingFrees(): Promise<void> {
+    const frees = this.pendingFrees.splice(0);
+    for (const f of frees) {
+      await this.adjust(f.cluster, f.count, -1);
+      for (let c = f.cluster; c < f.cluster + f.count; c++) {
+        if ((await this.get(c)) !== 0) continue;
+        const off = c * this.s.clusterSize;
+        this.s.metadataClusters.delete(off);
+        this.onFreed?.(off);
+        if (f.punch) await this.s.file.discard(off, this.s.clusterSize);
+      }
+    }
   }
 
   /** Adds `delta` to the refcount of each cluster in [first, first+count). */
@@ -205,9 +236,9 @@ export class Refcounts {
     for (let k = Math.floor(start / this.entriesPerBlock); k <= lastBlock; k++) {
       if (!this.blockOffset(k)) await this.createBlock(k, inRunOrAvoided);
     }
-    const end = (start + count) * this.s.clusterSize;
-    // Extend the file first, so that no refcount ever describes a cluster past its end.
-    if (end > this.s.file.size) await this.s.file.truncate(end);
+    // The caller writes the clusters, which extends the file. A refcount past the end of the
+    // file (after a crash in between) is harmless: qemu-img check ignores it, and it only
+    // becomes a leak once the file grows over it.
     await this.setRange(start, count, () => 1);
     this.freeHint = start + count;
     return start * this.s.clusterSize;
@@ -324,7 +355,7 @@ export class Refcounts {
     for (const c of used) {
       if (!needed.includes(Math.floor(c / E))) await this.setRange(c, 1, () => 1);
     }
-    if (this.lazy) await this.writeDirty();
+    await this.writeDirty();
     await s.file.flush();
     s.header.refcountTableOffset = tableOff;
     s.header.refcountTableClusters = tableClusters;

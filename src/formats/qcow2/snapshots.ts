@@ -101,6 +101,9 @@ export class Snapshots {
     const e = this.find(nameOrId);
     const snapL1 = await this.readL1(e);
     await this.adjustTree(snapL1, e.l1Size, 1);
+    // The snapshot's tree is counted twice on disk before the active L1 table points at it.
+    await this.rc.writeDirty();
+    await s.file.flush();
     if (e.l1Size > map.l1Size) await map.growL1(e.l1Size);
     const oldSize = map.l1Size;
     const oldL1 = Buffer.from(map.l1.subarray(0, oldSize * 8));
@@ -158,6 +161,9 @@ export class Snapshots {
       await s.file.pwrite(off, buf);
       await s.file.flush();
     }
+    // Every reference the new table adds must be counted on disk before the header names it.
+    await this.rc.writeDirty();
+    await s.file.flush();
     const oldOff = s.header.snapshotsOffset;
     const oldClusters = s.header.nbSnapshots ? Math.ceil(this.tableSize / cs) : 0;
     s.header.nbSnapshots = entries.length;

@@ -62,8 +62,6 @@ export class Snapshots {
   async create(name: string): Promise<void> {
     const { s, map } = this;
     if (!name) throw new BlockError('INVALID', 'a snapshot needs a name');
-    if (this.entries.some((e) => e.name === name))
-      throw new BlockError('INVALID', `a snapshot named '${name}' already exists`);
     if (this.entries.length >= 65536) throw new BlockError('NO_SPACE', 'too many snapshots');
     const cs = s.clusterSize;
     const l1Size = map.l1Size;
@@ -80,7 +78,7 @@ export class Snapshots {
     const extra = Buffer.alloc(24);
     extra.writeBigUInt64BE(0n, 0); // vm_state_size_large
     extra.writeBigUInt64BE(BigInt(s.header.size), 8); // disk_size
-    extra.writeBigUInt64BE(0xffffffffffffffffn, 16); // icount: not recorded
+    extra.writeBigUInt64BE(0n, 16); // icount, as qemu-img snapshot -c writes it
     const ids = this.entries.map((e) => Number(e.id)).filter((n) => Number.isInteger(n));
     const entry: SnapshotEntry = {
       l1TableOffset: l1Off,

@@ -77,6 +77,29 @@ export interface BlockDevice {
   close(): Promise<void>;
 }
 
+/**
+ * Appends `x` to a block status list, merging it into the previous extent when it continues it
+ * with the same state (and, for mapped data, the same host file and a contiguous host offset).
+ */
+export function appendExtent(out: Extent[], x: Extent): void {
+  const last = out[out.length - 1];
+  if (
+    last &&
+    last.data === x.data &&
+    last.zero === x.zero &&
+    last.present === x.present &&
+    last.depth === x.depth &&
+    last.offset + last.length === x.offset &&
+    last.hostFile === x.hostFile &&
+    (last.hostOffset === undefined) === (x.hostOffset === undefined) &&
+    (last.hostOffset === undefined || last.hostOffset + last.length === x.hostOffset)
+  ) {
+    last.length += x.length;
+    return;
+  }
+  out.push(x);
+}
+
 /** The edge check of a request against a device: whole bytes, inside the device. */
 export function checkRange(dev: { size: number }, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {

@@ -10,7 +10,13 @@
  * to its new clusters before the L2 entry points at them, so a concurrent reader of another
  * cluster never sees a half-built mapping.
  */
-import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '../../block/index.js';
+import {
+  appendExtent,
+  checkRange,
+  type Extent,
+  type WriteOptions,
+  type ZeroOptions,
+} from '../../block/index.js';
 import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
 import type { Image } from '../image.js';
 import type { ClusterMap } from './cluster-map.js';
@@ -570,12 +576,12 @@ export class DataPath {
               if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
               m += Math.min(cs, end - pos - m);
             }
-            for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) push(out, x);
+            for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) appendExtent(out, x);
             pos += m;
             continue;
           }
           case 'compressed':
-            push(out, { offset: pos, length: n, data: true, zero: false, present: true, depth: 0 });
+            appendExtent(out, { offset: pos, length: n, data: true, zero: false, present: true, depth: 0 });
             break;
           case 'zero': {
             const x: Extent = { offset: pos, length: n, data: false, zero: true, present: true, depth: 0 };
@@ -583,14 +589,14 @@ export class DataPath {
               x.hostOffset = e.hostOffset + within;
               x.hostFile = this.filename;
             }
-            push(out, x);
+            appendExtent(out, x);
             break;
           }
           case 'partial':
             for (const [a, b, state] of this.subRuns(e, within, within + n)) {
               const at = gc * cs + a;
               if (state === 'data') {
-                for (const x of await this.hostStatus(at, b - a, e.hostOffset + a)) push(out, x);
+                for (const x of await this.hostStatus(at, b - a, e.hostOffset + a)) appendExtent(out, x);
               } else if (state === 'zero') {
                 const x: Extent = {
                   offset: at,
@@ -604,9 +610,9 @@ export class DataPath {
                   x.hostOffset = e.hostOffset + a;
                   x.hostFile = this.filename;
                 }
-                push(out, x);
+                appendExtent(out, x);
               } else {
-                for (const x of await this.backingStatus(at, b - a)) push(out, x);
+                for (const x of await this.backingStatus(at, b - a)) appendExtent(out, x);
               }
             }
             break;
@@ -618,7 +624,7 @@ export class DataPath {
             ) {
               m += Math.min(cs, end - pos - m);
             }
-            for (const x of await this.backingStatus(pos, m)) push(out, x);
+            for (const x of await this.backingStatus(pos, m)) appendExtent(out, x);
             pos += m;
             continue;
           }
@@ -691,25 +697,6 @@ export class DataPath {
       });
     return out;
   }
-}
-
-function push(out: Extent[], x: Extent): void {
-  const last = out[out.length - 1];
-  if (
-    last &&
-    last.data === x.data &&
-    last.zero === x.zero &&
-    last.present === x.present &&
-    last.depth === x.depth &&
-    last.offset + last.length === x.offset &&
-    last.hostFile === x.hostFile &&
-    (last.hostOffset === undefined) === (x.hostOffset === undefined) &&
-    (last.hostOffset === undefined || last.hostOffset + last.length === x.hostOffset)
-  ) {
-    last.length += x.length;
-    return;
-  }
-  out.push(x);
 }
 
 /** Bits of the subclusters that bytes [from, to) of a cluster touch. */

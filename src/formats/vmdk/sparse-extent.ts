@@ -22,7 +22,7 @@
  * may be released). For the same reason a write of only zeroes to grains without storage
  * allocates nothing. Compressed extents are read-only here; stream-writer.ts writes new ones.
  */
-import type { Extent, HostFile, ZeroOptions } from '../../block/index.js';
+import { appendExtent, type Extent, type HostFile, type ZeroOptions } from '../../block/index.js';
 import { alignUp, BlockError, isZero, Mutex } from '../../util/index.js';
 import type { ExtentAccess } from './descriptor.js';
 import { refuseWrite, type DiskExtent, type ExtentInfo } from './extent.js';
@@ -303,9 +303,9 @@ export class SparseExtent implements DiskExtent {
       const base = { offset: pos, length: n, depth: 0 };
       switch (e.kind) {
         case 'allocated':
-          if (this.o.compressed) push(out, { ...base, data: true, zero: false, present: true });
+          if (this.o.compressed) appendExtent(out, { ...base, data: true, zero: false, present: true });
           else
-            push(out, {
+            appendExtent(out, {
               ...base,
               data: true,
               zero: false,
@@ -315,10 +315,10 @@ export class SparseExtent implements DiskExtent {
             });
           break;
         case 'zero':
-          push(out, { ...base, data: false, zero: true, present: true });
+          appendExtent(out, { ...base, data: false, zero: true, present: true });
           break;
         case 'unallocated':
-          push(out, { ...base, data: false, zero: true, present: false });
+          appendExtent(out, { ...base, data: false, zero: true, present: false });
           break;
         case 'invalid':
           throw this.markCorrupt(e.reason);
@@ -359,24 +359,4 @@ export class SparseExtent implements DiskExtent {
     if (this.o.compressed) i.compressed = true;
     return i;
   }
-}
-
-/** Appends `x`, merging it into the previous extent when they continue each other. */
-export function push(out: Extent[], x: Extent): void {
-  const last = out[out.length - 1];
-  if (
-    last &&
-    last.data === x.data &&
-    last.zero === x.zero &&
-    last.present === x.present &&
-    last.depth === x.depth &&
-    last.offset + last.length === x.offset &&
-    last.hostFile === x.hostFile &&
-    (last.hostOffset === undefined) === (x.hostOffset === undefined) &&
-    (last.hostOffset === undefined || last.hostOffset + last.length === x.hostOffset)
-  ) {
-    last.length += x.length;
-    return;
-  }
-  out.push(x);
 }

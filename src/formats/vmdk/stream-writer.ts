@@ -24,14 +24,13 @@
  * footer and end-of-stream marker. Until then the image has no footer: a stream that is never
  * closed (a crash) cannot be opened, and says so, like any truncated stream.
  */
-import type { Extent, HostFile, ZeroOptions } from '../../block/index.js';
+import { appendExtent, type Extent, type HostFile, type ZeroOptions } from '../../block/index.js';
 import { BlockError, isZero, Mutex } from '../../util/index.js';
 import { compressGrain, readCompressedGrain } from './compressed-grain.js';
 import type { DiskExtent, ExtentInfo } from './extent.js';
 import { encodeEntries, type GrainGeometry } from './grain-table.js';
 import { decodeMarker, encodeMetadataMarker } from './markers.js';
 import { encodeSparseHeader, FLAGS, SECTOR, type SparseHeader } from './sparse-header.js';
-import { push } from './sparse-extent.js';
 import type { OpenedSparse } from './sparse-open.js';
 
 /** True when a stream-optimized extent holds no grain yet (the writer may take it over). */
@@ -163,7 +162,7 @@ export class StreamWriter implements DiskExtent {
       const grain = Math.floor(pos / gb);
       const n = Math.min(gb - (pos - grain * gb), length - done);
       const data = this.pending?.grain === grain || this.entry(grain) !== 0;
-      push(out, { offset: pos, length: n, depth: 0, data, zero: !data, present: data });
+      appendExtent(out, { offset: pos, length: n, depth: 0, data, zero: !data, present: data });
       done += n;
     }
     return out;

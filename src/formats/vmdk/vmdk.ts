@@ -16,6 +16,7 @@
  * place. Resize is not supported (as in qemu).
  */
 import {
+  appendExtent,
   checkRange,
   checkWritable,
   HostFile,
@@ -30,7 +31,6 @@ import { createVmdk } from './create.js';
 import type { Descriptor } from './descriptor.js';
 import type { DiskExtent } from './extent.js';
 import { openExtents } from './open.js';
-import { push } from './sparse-extent.js';
 
 const WHOLE_DEVICE = Number.MAX_SAFE_INTEGER;
 
@@ -183,7 +183,7 @@ export class VmdkImage implements Image {
     await this.locked(offset, length, false, () =>
       this.forEach(offset, length, async (e, rel, n, done) => {
         const shift = offset + done - rel;
-        for (const x of await e.status(rel, n)) push(out, { ...x, offset: x.offset + shift });
+        for (const x of await e.status(rel, n)) appendExtent(out, { ...x, offset: x.offset + shift });
       }),
     );
     return out;

@@ -1,6 +1,7 @@
 /**
  * The qcow2 data path: reads, writes (in place or allocating, with copy-on-write of partial
- * clusters from the backing chain), discard, write zeroes and block status.
+ * clusters from the backing chain), discard and write zeroes; block status
+ * lives in block-status.ts and shares the guest range lock.
  *
  * Concurrency (STYLE.md convention 8): `guest` is a range lock over guest bytes, rounded out to
  * whole clusters. Reads, block status and in-place writes to clusters that are already allocated
@@ -10,13 +11,7 @@
  * to its new clusters before the L2 entry points at them, so a concurrent reader of another
  * cluster never sees a half-built mapping.
  */
-import {
-  appendExtent,
-  checkRange,
-  type Extent,
-  type WriteOptions,
-  type ZeroOptions,
-} from '../../block/index.js';
+import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '../../block/index.js';
 import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
 import type { Image } from '../image.js';
 import type { ClusterMap } from './cluster-map.js';
@@ -27,7 +22,9 @@ import {
   encodeExtL2Entry,
   encodeL2Entry,
   type L2Entry,
+  subclusterRuns,
 } from './entries.js';
+import { BlockStatusReader } from './block-status.js';
 import { compressCluster, decompressCluster, type CompressionType } from './compression.js';
 import type { Refcounts } from './refcounts.js';
 import type { Qcow2State } from './state.js';
@@ -38,8 +35,7 @@ export const WHOLE_DEVICE = Number.MAX_SAFE_INTEGER;
 
 export class DataPath {
   readonly guest = new RangeLock();
-  /** qemu's metadata-preallocation guess, made once at the first block status query. */
-  private preallocated: boolean | undefined;
+  private readonly status: BlockStatusReader;
 
   constructor(
     private readonly s: Qcow2State,
@@ -47,7 +43,9 @@ export class DataPath {
     private readonly map: ClusterMap,
     private readonly backingOf: () => Image | undefined,
     private readonly flush: () => Promise<void>,
-  ) {}
+  ) {
+    this.status = new BlockStatusReader(s, rc, map, backingOf, this.guest);
+  }
 
   private get backing(): Image | undefined {
     return this.backingOf();
@@ -55,10 +53,6 @@ export class DataPath {
 
   get size(): number {
     return this.s.header.size;
-  }
-
-  private get filename(): string {
-    return this.s.file.path;
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -116,7 +110,7 @@ export class DataPath {
           break;
         }
         case 'partial':
-          for (const [a, b, state] of this.subRuns(e, within, within + n)) {
+          for (const [a, b, state] of subclusterRuns(e, this.s.subclusterSize, within, within + n)) {
             const out = buf.subarray(done + a - within, done + b - within);
             if (state === 'data') await this.s.file.pread(e.hostOffset + a, out);
             else if (state === 'zero') out.fill(0);
@@ -128,31 +122,6 @@ export class DataPath {
       }
       done += n;
     }
-  }
-
-  /**
-   * Runs of subclusters in the same state within bytes [from, to) of a 'partial' cluster, as
-   * [start, end, state] byte offsets relative to the cluster.
-   */
-  private subRuns(
-    e: { alloc: number; zero: number },
-    from: number,
-    to: number,
-  ): Array<[number, number, 'data' | 'zero' | 'backing']> {
-    const unit = this.s.subclusterSize;
-    const out: Array<[number, number, 'data' | 'zero' | 'backing']> = [];
-    for (let pos = from; pos < to;) {
-      const i = Math.floor(pos / unit);
-      const bit = 2 ** i;
-      const state =
-        Math.floor(e.alloc / bit) % 2 ? 'data' : Math.floor(e.zero / bit) % 2 ? 'zero' : 'backing';
-      const end = Math.min(to, (i + 1) * unit);
-      const last = out[out.length - 1];
-      if (last && last[2] === state && last[1] === pos) last[1] = end;
-      else out.push([pos, end, state]);
-      pos = end;
-    }
-    return out;
   }
 
   private async readBacking(pos: number, out: Buffer): Promise<void> {
@@ -549,153 +518,10 @@ export class DataPath {
     const ext = await this.blockStatus(offset, length);
     return ext.every((e) => e.zero);
   }
+  // ---- block status (block-status.ts) -----------------------------------------------------
 
-  // ---- block status ------------------------------------------------------------------------
-
-  async blockStatus(offset: number, length: number): Promise<Extent[]> {
-    checkRange(this, offset, length);
-    const out: Extent[] = [];
-    if (length === 0) return out;
-    const cs = this.s.clusterSize;
-    const release = await this.guest.acquire(alignDown(offset, cs), alignUp(offset + length, cs), false);
-    try {
-      const end = offset + length;
-      let pos = offset;
-      while (pos < end) {
-        const gc = Math.floor(pos / cs);
-        const within = pos - gc * cs;
-        const n = Math.min(cs - within, end - pos);
-        const e = await this.map.entry(gc);
-        switch (e.kind) {
-          case 'normal': {
-            // One host query for the whole host-contiguous run.
-            let m = n;
-            while (pos + m < end) {
-              const g2 = Math.floor((pos + m) / cs);
-              const e2 = await this.map.entry(g2);
-              if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
-              m += Math.min(cs, end - pos - m);
-            }
-            for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) appendExtent(out, x);
-            pos += m;
-            continue;
-          }
-          case 'compressed':
-            appendExtent(out, { offset: pos, length: n, data: true, zero: false, present: true, depth: 0 });
-            break;
-          case 'zero': {
-            const x: Extent = { offset: pos, length: n, data: false, zero: true, present: true, depth: 0 };
-            if (e.hostOffset) {
-              x.hostOffset = e.hostOffset + within;
-              x.hostFile = this.filename;
-            }
-            appendExtent(out, x);
-            break;
-          }
-          case 'partial':
-            for (const [a, b, state] of this.subRuns(e, within, within + n)) {
-              const at = gc * cs + a;
-              if (state === 'data') {
-                for (const x of await this.hostStatus(at, b - a, e.hostOffset + a)) appendExtent(out, x);
-              } else if (state === 'zero') {
-                const x: Extent = {
-                  offset: at,
-                  length: b - a,
-                  data: false,
-                  zero: true,
-                  present: true,
-                  depth: 0,
-                };
-                if (e.hostOffset) {
-                  x.hostOffset = e.hostOffset + a;
-                  x.hostFile = this.filename;
-                }
-                appendExtent(out, x);
-              } else {
-                for (const x of await this.backingStatus(at, b - a)) appendExtent(out, x);
-              }
-            }
-            break;
-          case 'unallocated': {
-            let m = n;
-            while (
-              pos + m < end &&
-              (await this.map.entry(Math.floor((pos + m) / cs))).kind === 'unallocated'
-            ) {
-              m += Math.min(cs, end - pos - m);
-            }
-            for (const x of await this.backingStatus(pos, m)) appendExtent(out, x);
-            pos += m;
-            continue;
-          }
-          case 'invalid':
-            throw this.s.markCorrupt(e.reason);
-        }
-        pos += n;
-      }
-    } finally {
-      release();
-    }
-    return out;
-  }
-
-  /**
-   * Allocated data whose host range is a hole in the host file reads as zeroes: report it as
-   * zero too (as qemu does for metadata-preallocated images).
-   */
-  private async hostStatus(pos: number, n: number, host: number): Promise<Extent[]> {
-    const file = this.s.file;
-    const base = { present: true, depth: 0, data: true, hostFile: this.filename };
-    if (!(await this.looksPreallocated()))
-      return [{ ...base, offset: pos, length: n, zero: false, hostOffset: host }];
-    if (host + n > file.size)
-      return [{ ...base, offset: pos, length: n, zero: host >= file.size, hostOffset: host }];
-    const out: Extent[] = [];
-    for (const h of await file.blockStatus(host, n)) {
-      out.push({
-        ...base,
-        offset: pos + (h.offset - host),
-        length: h.length,
-        zero: !h.data,
-        hostOffset: h.offset,
-      });
-    }
-    return out;
-  }
-
-  /**
-   * qemu looks for host holes under allocated clusters only when the image looks
-   * metadata-preallocated: clusters in use outnumber the host file's allocated clusters
-   * (at least max(real * 10/9, real + 2)).
-   */
-  private async looksPreallocated(): Promise<boolean> {
-    if (this.preallocated === undefined) {
-      const real = Math.floor(this.s.file.allocatedBytes() / this.s.clusterSize);
-      const threshold = Math.max(Math.floor((real * 10) / 9), real + 2);
-      this.preallocated = (await this.rc.countInUse()) >= threshold;
-    }
-    return this.preallocated;
-  }
-
-  private async backingStatus(pos: number, length: number): Promise<Extent[]> {
-    const b = this.backing;
-    if (!b) return [{ offset: pos, length, data: false, zero: true, present: false, depth: 0 }];
-    const out: Extent[] = [];
-    const within = Math.max(0, Math.min(length, b.size - pos));
-    if (within > 0) {
-      for (const x of await b.blockStatus(pos, within)) out.push({ ...x, depth: x.depth + 1 });
-    }
-    // Past the end of a shorter backing file, reads are zeroes of this image (qemu reports depth 0).
-    if (within < length)
-      out.push({
-        offset: pos + within,
-        length: length - within,
-        data: false,
-        zero: true,
-        present: false,
-        depth: 0,
-      });
-    return out;
+  blockStatus(offset: number, length: number): Promise<Extent[]> {
+    return this.status.blockStatus(offset, length);
   }
 }
 

@@ -203,3 +203,30 @@ export function compressedClusters(
   for (let c = first; c <= last; c += clusterSize) out.push(c);
   return out;
 }
+
+export type SubclusterState = 'data' | 'zero' | 'backing';
+
+/**
+ * Runs of subclusters in the same state within bytes [from, to) of a cluster whose subcluster
+ * bitmaps are `alloc` and `zero`, as [start, end, state] byte offsets relative to the cluster.
+ */
+export function subclusterRuns(
+  e: { alloc: number; zero: number },
+  unit: number,
+  from: number,
+  to: number,
+): Array<[number, number, SubclusterState]> {
+  const out: Array<[number, number, SubclusterState]> = [];
+  for (let pos = from; pos < to;) {
+    const i = Math.floor(pos / unit);
+    const bit = 2 ** i;
+    const state: SubclusterState =
+      Math.floor(e.alloc / bit) % 2 ? 'data' : Math.floor(e.zero / bit) % 2 ? 'zero' : 'backing';
+    const end = Math.min(to, (i + 1) * unit);
+    const last = out[out.length - 1];
+    if (last && last[2] === state && last[1] === pos) last[1] = end;
+    else out.push([pos, end, state]);
+    pos = end;
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
  * -U, next to a writer, as qemu-img's force-share). With --backing-chain the image and each of
  * its backing files are described in order, the JSON form becoming an array.
  */
+import { snapshotTable } from './img-snapshot.js';
 import { openImage, type Image, type ImageFormat, type ImageInfo } from '../formats/index.js';
 import type { OutputFormat } from './args.js';
 import { print, printJson } from './output.js';
@@ -30,7 +31,8 @@ export async function imgInfo(file: string, opts: InfoOptions): Promise<number> 
       infos.push(await img.info());
     }
     if (opts.output === 'json') {
-      printJson(opts.backingChain ? infos : infos[0]);
+      const ordered = infos.map(qemuKeyOrder);
+      printJson(opts.backingChain ? ordered : ordered[0]);
     } else {
       print(infos.map(humanInfo).join('\n'));
     }
@@ -38,6 +40,30 @@ export async function imgInfo(file: string, opts: InfoOptions): Promise<number> 
     await image.close();
   }
   return 0;
+}
+
+/** The order in which qemu-img's JSON lists ImageInfo's keys (others follow, as they come). */
+const QEMU_ORDER = [
+  'snapshots',
+  'backing-filename-format',
+  'virtual-size',
+  'filename',
+  'cluster-size',
+  'format',
+  'actual-size',
+  'encrypted',
+  'format-specific',
+  'full-backing-filename',
+  'backing-filename',
+  'dirty-flag',
+];
+
+export function qemuKeyOrder(info: ImageInfo): Record<string, unknown> {
+  const src = info as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of QEMU_ORDER) if (src[k] !== undefined) out[k] = src[k];
+  for (const k of Object.keys(src)) if (!(k in out) && src[k] !== undefined) out[k] = src[k];
+  return out;
 }
 
 /** qemu-img's bdrv_image_info_dump. */
@@ -60,6 +86,23 @@ export function humanInfo(info: ImageInfo): string {
     if (info['backing-filename-format'] !== undefined) {
       lines.push(`backing file format: ${info['backing-filename-format']}`);
     }
+  }
+  if (info.snapshots?.length) {
+    lines.push(
+      ...snapshotTable(
+        info.snapshots.map((j) => ({
+          id: j.id,
+          name: j.name,
+          vmStateSize: j['vm-state-size'],
+          date: new Date(j['date-sec'] * 1000 + Math.floor(j['date-nsec'] / 1e6)),
+          vmClockNsec: BigInt(j['vm-clock-sec']) * 1_000_000_000n + BigInt(j['vm-clock-nsec']),
+          diskSize: undefined,
+          icount: j.icount === undefined ? undefined : BigInt(j.icount),
+        })),
+      )
+        .trimEnd()
+        .split('\n'),
+    );
   }
   const specific = info['format-specific'];
   if (specific) {

@@ -25,6 +25,20 @@ export interface ImageInfo {
   'backing-filename-format'?: string;
   'dirty-flag': boolean;
   'format-specific'?: { type: string; data: Record<string, unknown> };
+  /** Internal snapshots, with qemu-img's field names. */
+  snapshots?: SnapshotJson[];
+}
+
+export interface SnapshotJson {
+  id: string;
+  name: string;
+  'vm-state-size': number;
+  'date-sec': number;
+  'date-nsec': number;
+  'vm-clock-sec': number;
+  'vm-clock-nsec': number;
+  /** Absent when not recorded. */
+  icount?: number;
 }
 
 export interface Image extends BlockDevice {

@@ -23,6 +23,7 @@ import type {
   ImageInfo,
   OpenImageOptions,
   ResizeOptions,
+  SnapshotJson,
 } from '../image.js';
 import { checkQcow2 } from './check.js';
 import type { ClusterMap } from './cluster-map.js';
@@ -495,6 +496,24 @@ export class Qcow2Image implements Image {
       'dirty-flag': (h.incompatibleFeatures & INCOMPAT.DIRTY) !== 0n,
       'format-specific': { type: 'qcow2', data },
     };
+    if (this.snaps.entries.length > 0) {
+      info.snapshots = this.snaps.entries.map((e): SnapshotJson => {
+        const sn = snapshotInfo(e);
+        // Keys in the order qemu-img prints them.
+        const icount =
+          sn.icount !== undefined && sn.icount !== 0xffffffffffffffffn ? { icount: Number(sn.icount) } : {};
+        return {
+          ...icount,
+          'vm-clock-nsec': Number(e.vmClockNsec % 1_000_000_000n),
+          name: e.name,
+          'date-sec': e.dateSec,
+          'date-nsec': e.dateNsec,
+          'vm-clock-sec': Number(e.vmClockNsec / 1_000_000_000n),
+          id: e.id,
+          'vm-state-size': sn.vmStateSize,
+        };
+      });
+    }
     if (this.backingName) {
       info['backing-filename'] = this.backingName;
       info['full-backing-filename'] = combineBackingPath(this.filename, this.backingName);

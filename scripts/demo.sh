@@ -27,9 +27,17 @@ v io -c 'write -P 0x5a 32k 64k' -c map overlay.qcow2
 v img info --backing-chain overlay.qcow2
 v img map overlay.qcow2
 v img compare disk.qcow2 overlay.qcow2 || true
+v img snapshot -c before-resize overlay.qcow2
 v img resize overlay.qcow2 +1G
+v img snapshot -l overlay.qcow2
+v img convert -c -O qcow2 -o compression_type=zstd overlay.qcow2 compressed.qcow2
+v img info compressed.qcow2
+v img convert -O vmdk -o subformat=streamOptimized compressed.qcow2 export.vmdk
+v img compare compressed.qcow2 export.vmdk
 
 if command -v qemu-img >/dev/null 2>&1; then
   echo "\$ qemu-img check overlay.qcow2   # QEMU reads what vdisk wrote"
   qemu-img check overlay.qcow2
+  echo "\$ qemu-img compare overlay.qcow2 export.vmdk"
+  qemu-img compare overlay.qcow2 export.vmdk
 fi

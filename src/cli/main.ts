@@ -35,6 +35,7 @@ import { imgRebase } from './img-rebase.js';
 import { imgResize } from './img-resize.js';
 import { imgSnapshot, snapshotAction } from './img-snapshot.js';
 import { io } from './io.js';
+import { registerNbdCommands } from './nbd-serve.js';
 import { commandSummary } from './io-commands.js';
 import { errorMessage, oneLine, printError } from './output.js';
 
@@ -75,8 +76,8 @@ export function reportError(err: unknown): number {
 /** `vdisk` or `vdisk img` alone: one line saying what is missing (commander would print help). */
 function missingCommand(args: string[]): void {
   if (args.length === 0) throw new UsageError("missing command: try 'vdisk --help'");
-  if (args.length === 1 && args[0] === 'img') {
-    throw new UsageError("missing command: try 'vdisk img --help'");
+  if (args.length === 1 && (args[0] === 'img' || args[0] === 'nbd')) {
+    throw new UsageError(`missing command: try 'vdisk ${args[0]} --help'`);
   }
 }
 
@@ -459,6 +460,8 @@ export function buildProgram(state: RunState): Command {
         });
       }),
     );
+
+  registerNbdCommands(program, run);
 
   return program;
 }

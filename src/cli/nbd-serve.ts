@@ -1,0 +1,238 @@
+/**
+ * `vdisk nbd serve`: exports images over NBD, modelled on qemu-nbd.
+ *
+ *     vdisk nbd serve [-f fmt] [-x NAME]... [-b ADDR] [-p PORT | -k SOCKET] [-r] [-e N]
+ *                     [--cache MODE] [--discard ignore|unmap] [-D TEXT]... IMAGE...
+ *
+ * Each image is one export, named by its `-x` (in order) or by its file's base name; the empty
+ * export name selects the first one, so `nbd://host/` works as with qemu-nbd. Once listening, it
+ * prints one URI per export on stdout. Differences from qemu-nbd: several images at once; `-e`
+ * (connections at once) defaults to 64, because a shared disk has many clients; the server keeps
+ * running when the last client leaves (qemu-nbd's --persistent).
+ *
+ * SIGINT and SIGTERM stop it cleanly: no new connections, in-flight requests finish (later ones
+ * get NBD_ESHUTDOWN), then every image is flushed and closed, and the exit code is 0. A second
+ * signal exits at once with code 1.
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CacheMode } from '../block/index.js';
+import { openImage, type Image, type ImageFormat } from '../formats/index.js';
+import {
+  NBD_DEFAULT_PORT,
+  NbdExport,
+  NbdServer,
+  type DiscardMode,
+  type ListenAddress,
+} from '../nbd/index.js';
+import { UsageError } from '../util/index.js';
+import { collect, parseCache, parseOptionalFormat } from './args.js';
+import { errorMessage, print, printError } from './output.js';
+
+export interface NbdServeOptions {
+  format?: ImageFormat;
+  names?: string[];
+  bind?: string;
+  port?: string;
+  socket?: string;
+  readOnly?: boolean;
+  shared?: string;
+  cache?: CacheMode;
+  discard?: string;
+  descriptions?: string[];
+}
+
+/** The checked form of the options: everything `nbdServe` needs, nothing left to parse. */
+export interface ServePlan {
+  images: { file: string; name: string; description: string }[];
+  listen: ListenAddress;
+  readOnly: boolean;
+  maxConnections: number;
+  discard: DiscardMode;
+  format?: ImageFormat;
+  cache?: CacheMode;
+}
+
+export function planServe(images: string[], o: NbdServeOptions): ServePlan {
+  if (images.length === 0) throw new UsageError('nbd serve: name at least one image to export');
+  if (o.port !== undefined && o.socket !== undefined) {
+    throw new UsageError('nbd serve: -p PORT and -k SOCKET exclude each other');
+  }
+  if (o.bind !== undefined && o.socket !== undefined) {
+    throw new UsageError('nbd serve: -b ADDR and -k SOCKET exclude each other');
+  }
+  const names = o.names ?? images.map((f) => path.basename(f));
+  if (names.length !== images.length) {
+    throw new UsageError(`nbd serve: ${names.length} export names (-x) for ${images.length} images`);
+  }
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n))
+      throw new UsageError(`nbd serve: two exports are named '${n}': give each a name with -x`);
+    if (Buffer.byteLength(n) > 4096 || n.includes('\0'))
+      throw new UsageError(`nbd serve: bad export name '${n}'`);
+    seen.add(n);
+  }
+  const descs = o.descriptions ?? [];
+  if (descs.length > 1 && descs.length !== images.length) {
+    throw new UsageError(`nbd serve: ${descs.length} descriptions (-D) for ${images.length} images`);
+  }
+  const discard = o.discard ?? 'ignore';
+  if (discard !== 'ignore' && discard !== 'unmap') {
+    throw new UsageError(`nbd serve: invalid discard mode '${discard}': use ignore or unmap`);
+  }
+  let listen: ListenAddress;
+  if (o.socket !== undefined) {
+    if (o.socket === '') throw new UsageError('nbd serve: empty socket path');
+    listen = { path: o.socket };
+  } else {
+    const port = o.port === undefined ? NBD_DEFAULT_PORT : Number(o.port);
+    if (!/^\d+$/.test(o.port ?? '0') || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new UsageError(`nbd serve: invalid port '${o.port}': use 0 to 65535`);
+    }
+    listen = { host: o.bind ?? '0.0.0.0', port };
+  }
+  const maxConnections = o.shared === undefined ? 64 : Number(o.shared);
+  if (!/^\d+$/.test(o.shared ?? '1') || !(maxConnections >= 1)) {
+    throw new UsageError(`nbd serve: invalid connection limit '${o.shared}': use a number of at least 1`);
+  }
+  return {
+    images: images.map((file, i) => ({
+      file,
+      name: names[i]!,
+      description: descs.length === 1 ? descs[0]! : (descs[i] ?? ''),
+    })),
+    listen,
+    readOnly: o.readOnly ?? false,
+    maxConnections,
+    discard,
+    format: o.format,
+    cache: o.cache,
+  };
+}
+
+/** One URI per export, as libnbd and qemu spell them (RFC: nbd/doc/uri.md). */
+export function exportUris(plan: ServePlan, bound: string): string[] {
+  return plan.images.map((img) => {
+    const name = encodeURIComponent(img.name);
+    if ('path' in plan.listen) return `nbd+unix:///${name}?socket=${encodeURIComponent(plan.listen.path)}`;
+    return `nbd://${bound}/${name}`;
+  });
+}
+
+export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promise<number> {
+  const plan = planServe(imageFiles, o);
+  const opened: Image[] = [];
+  let server: NbdServer | undefined;
+  try {
+    for (const img of plan.images) {
+      opened.push(
+        await openImage(img.file, { format: plan.format, readOnly: plan.readOnly, cache: plan.cache }),
+      );
+    }
+    server = new NbdServer({
+      exports: plan.images.map(
+        (img, i) =>
+          new NbdExport({
+            name: img.name,
+            description: img.description,
+            device: opened[i]!,
+            readOnly: plan.readOnly,
+            discard: plan.discard,
+          }),
+      ),
+      maxConnections: plan.maxConnections,
+      log: (m) => printError(`nbd: ${m}`),
+    });
+    const bound = await server.listen(plan.listen);
+    print(exportUris(plan, bound).join('\n') + '\n');
+    await untilSignal();
+    await server.close();
+    server = undefined;
+    return await closeAll(opened);
+  } catch (err) {
+    await server?.close();
+    await closeAll(opened);
+    throw err;
+  }
+}
+
+/** Flushes and closes every image; a failure is reported and gives exit code 1. */
+async function closeAll(images: Image[]): Promise<number> {
+  let code = 0;
+  for (const img of images.splice(0)) {
+    try {
+      await img.close();
+    } catch (err) {
+      printError(`closing ${img.filename}: ${errorMessage(err)}`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const first = (): void => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      const again = (): void => {
+        printError('second signal: exiting without draining');
+        process.exit(1);
+      };
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      resolve();
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
+  });
+}
+
+type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Declares `vdisk nbd serve` on the program. */
+export function registerNbdCommands(program: Command, run: Runner): void {
+  const nbd = program.command('nbd').description('serve images over NBD (like qemu-nbd)');
+  nbd
+    .command('serve')
+    .description('export images over NBD until SIGINT/SIGTERM; prints one URI per export')
+    .argument('<images...>', 'image files; each one is an export')
+    .option('-f, --format <fmt>', 'format of the images (probed when absent)')
+    .option(
+      '-x, --export-name <name>',
+      'export name of the next image (repeatable; default: base name)',
+      collect,
+    )
+    .option('-b, --bind <addr>', 'address to listen on (default 0.0.0.0)')
+    .option('-p, --port <port>', `TCP port (default ${NBD_DEFAULT_PORT}; 0 picks a free one)`)
+    .option('-k, --socket <path>', 'listen on a Unix socket instead of TCP')
+    .option('-r, --read-only', 'export read-only')
+    .option('-e, --shared <n>', 'connections served at once (default 64)')
+    .option('--cache <mode>', 'writeback, none, writethrough, directsync or unsafe (default writeback)')
+    .option('--discard <mode>', 'ignore (default) or unmap: whether trim and zeroes may free space')
+    .option(
+      '-D, --description <text>',
+      'description of the exports (once), or of the next (repeatable)',
+      collect,
+    )
+    .action(
+      run(async (images: string[], o: Record<string, unknown>) =>
+        nbdServe(images, {
+          format: parseOptionalFormat(str(o['format'])),
+          names: o['exportName'] as string[] | undefined,
+          bind: str(o['bind']),
+          port: str(o['port']),
+          socket: str(o['socket']),
+          readOnly: o['readOnly'] === true,
+          shared: str(o['shared']),
+          cache: parseCache(str(o['cache'])),
+          discard: str(o['discard']),
+          descriptions: o['description'] as string[] | undefined,
+        }),
+      ),
+    );
+}

@@ -1,0 +1,372 @@
+/**
+ * One client connection: moves bytes between the socket and the two phases of the protocol.
+ *
+ *     negotiating --GO/EXPORT_NAME--> transmission --DISC/EOF/shutdown--> draining --> closed
+ *          |  \--STARTTLS--> (TLS handshake) --> negotiating                              ^
+ *          +--ABORT/bad input/timeout-------------------------------------------------------+
+ *
+ * Negotiation: option-parser.ts cuts the input into options, negotiation.ts answers them. The
+ * negotiation must finish within `handshakeTimeoutMs`.
+ *
+ * Transmission: request-parser.ts cuts the input into requests, validate.ts checks each one at
+ * the edge, and commands.ts runs it. Many requests are in flight at once and their replies go out
+ * in the order they complete. Replies completed in one turn of the event loop are written
+ * together: the socket is corked on the first and uncorked in setImmediate, so they leave in one
+ * writev.
+ *
+ * Bounded memory (the client decides what it sends, never how much we hold):
+ * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
+ *   flight; past either, the connection stops parsing and pauses the socket, so TCP pushes back;
+ * - when the client does not read its replies and more than `maxQueuedReplyBytes` wait in the
+ *   socket, the connection stops taking requests until the socket drains;
+ * - the parsers buffer at most one request's payload (capped by the export's maximum block size)
+ *   plus what the socket delivered before it was paused.
+ *
+ * A connection's `closed` promise settles only when its in-flight device operations have
+ * finished, even if the socket died first, so that the server can drain before the devices close.
+ */
+import type net from 'node:net';
+import { NBD_CMD, NBD_ERRNO } from './constants.js';
+import { errorReply, runCommand } from './commands.js';
+import { NbdProtocolError } from './errors.js';
+import type { ExportTable } from './export.js';
+import { encodeGreeting } from './greeting.js';
+import { HANDSHAKE_FLAGS, Negotiation, type Session } from './negotiation.js';
+import { OptionParser } from './option-parser.js';
+import { RequestParser, type ParsedRequest } from './request-parser.js';
+import type { RequestHeader } from './request.js';
+import { validateRequest } from './validate.js';
+
+export interface ConnectionLimits {
+  maxInflightRequests: number;
+  maxInflightBytes: number;
+  maxQueuedReplyBytes: number;
+  handshakeTimeoutMs: number;
+  /** After our side is closed, how long the peer has to close its side before it is cut off. */
+  closeGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  maxInflightRequests: 64,
+  maxInflightBytes: 64 * 1024 * 1024,
+  maxQueuedReplyBytes: 16 * 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  closeGraceMs: 5_000,
+};
+
+/** What a connection needs from its server. */
+export interface ConnectionContext {
+  exports: ExportTable;
+  limits: ConnectionLimits;
+  /** Upgrades the socket to TLS (undefined: no TLS configured). Resolves to the TLS socket. */
+  startTls?: (socket: net.Socket) => Promise<net.Socket>;
+  shuttingDown: () => boolean;
+  log: (message: string) => void;
+}
+
+type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
+
+export class Connection {
+  private socket: net.Socket;
+  private phase: Phase = 'negotiating';
+  private readonly negotiation: Negotiation;
+  private readonly options = new OptionParser();
+  private requests: RequestParser | undefined;
+  private session: Session | undefined;
+  private inflight = 0;
+  private inflightBytes = 0;
+  private corked = false;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private resolveClosed!: () => void;
+  /** Settles when the socket is gone and no device operation of this connection is running. */
+  readonly closed: Promise<void>;
+  private socketGone = false;
+
+  constructor(
+    socket: net.Socket,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.socket = socket;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.negotiation = new Negotiation(ctx.exports, { tls: !!ctx.startTls, shuttingDown: ctx.shuttingDown });
+    this.attach(socket);
+    this.handshakeTimer = setTimeout(
+      () => this.drop(new NbdProtocolError('TIMEOUT', 'the handshake did not finish in time')),
+      ctx.limits.handshakeTimeoutMs,
+    );
+    this.handshakeTimer.unref?.();
+    socket.write(encodeGreeting({ handshakeFlags: HANDSHAKE_FLAGS }));
+  }
+
+  /** The server is stopping: finish what is in flight, answer the rest with ESHUTDOWN, close. */
+  shutdown(): void {
+    if (this.phase === 'negotiating' || this.phase === 'tls') {
+      this.drop(undefined);
+      return;
+    }
+    if (this.phase === 'transmission') this.pump();
+  }
+
+  private attach(s: net.Socket): void {
+    s.on('data', this.onData);
+    s.on('drain', this.onDrain);
+    s.on('end', this.onEnd);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+  }
+
+  private detach(s: net.Socket): void {
+    s.off('data', this.onData);
+    s.off('drain', this.onDrain);
+    s.off('end', this.onEnd);
+    s.off('error', this.onError);
+    s.off('close', this.onClose);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.phase === 'negotiating') {
+      this.options.push(chunk);
+      this.negotiate();
+    } else if (this.phase === 'transmission' && this.requests) {
+      this.requests.push(chunk);
+      this.pump();
+    }
+    // 'tls', 'draining', 'closed': input after STARTTLS, DISC or EOF is not read.
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.phase === 'transmission') this.pump();
+  };
+
+  /** The client closed its side: finish the requests in flight, then close ours. */
+  private readonly onEnd = (): void => {
+    if (this.phase === 'transmission') this.startDraining();
+    else if (this.phase !== 'draining') this.drop(undefined);
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.ctx.log(`connection error: ${err.message}`);
+    this.drop(undefined);
+  };
+
+  private readonly onClose = (): void => {
+    this.socketGone = true;
+    this.phase = 'closed';
+    this.clearHandshakeTimer();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.settleIfDone();
+  };
+
+  private negotiate(): void {
+    try {
+      for (;;) {
+        if (this.phase !== 'negotiating') return;
+        const input = this.options.next();
+        if (!input) return;
+        const step = this.negotiation.handle(input);
+        for (const r of step.replies) this.socket.write(r);
+        switch (step.next) {
+          case 'continue':
+            break;
+          case 'close':
+            this.phase = 'draining';
+            this.socket.end();
+            return;
+          case 'starttls':
+            this.upgrade();
+            return;
+          case 'transmission':
+            this.enterTransmission(step.session);
+            return;
+        }
+      }
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+
+  private upgrade(): void {
+    // The client waits for our ACK before it starts TLS; bytes queued behind STARTTLS would be
+    // plaintext injected into the TLS stream.
+    if (this.options.buffered > 0 || !this.ctx.startTls) {
+      this.drop(new NbdProtocolError('TLS_FAILED', 'data after NBD_OPT_STARTTLS'));
+      return;
+    }
+    this.phase = 'tls';
+    const raw = this.socket;
+    this.detach(raw);
+    // Keep watching the raw socket until the TLS socket owns it.
+    raw.on('error', this.onError);
+    raw.on('close', this.onClose);
+    this.ctx.startTls(raw).then(
+      (tlsSocket) => {
+        raw.off('error', this.onError);
+        raw.off('close', this.onClose);
+        if (this.phase !== 'tls') {
+          tlsSocket.destroy();
+          return;
+        }
+        this.socket = tlsSocket;
+        this.attach(tlsSocket);
+        this.negotiation.tlsStarted();
+        this.phase = 'negotiating';
+      },
+      (err: unknown) => this.drop(new NbdProtocolError('TLS_FAILED', `TLS handshake failed: ${String(err)}`)),
+    );
+  }
+
+  private enterTransmission(session: Session): void {
+    this.clearHandshakeTimer();
+    this.session = session;
+    this.phase = 'transmission';
+    this.requests = new RequestParser({ maxPayload: session.export.sizes.maximum });
+    const rest = this.options.drain();
+    if (rest.length) this.requests.push(rest);
+    this.pump();
+  }
+
+  /**
+   * Takes requests off the parser while the limits allow, then sets the socket's flow: paused
+   * when a limit is reached, flowing when the connection wants more bytes.
+   */
+  private pump(): void {
+    const parser = this.requests;
+    if (!parser || this.phase !== 'transmission') return;
+    const lim = this.ctx.limits;
+    if (this.ctx.shuttingDown()) {
+      // Every complete request still buffered gets ESHUTDOWN; then close once the ones in
+      // flight are done ("The error value issued in respect of ... any subsequently received
+      // requests SHOULD be NBD_ESHUTDOWN").
+      try {
+        for (let r = parser.next(); r && this.phase === 'transmission'; r = parser.next()) this.dispatch(r);
+      } catch (err) {
+        this.drop(err);
+        return;
+      }
+      this.startDraining();
+      return;
+    }
+    try {
+      while (
+        this.inflight < lim.maxInflightRequests &&
+        this.inflightBytes < lim.maxInflightBytes &&
+        this.socket.writableLength <= lim.maxQueuedReplyBytes
+      ) {
+        const r = parser.next();
+        if (!r) break;
+        this.dispatch(r);
+        if (this.phase !== 'transmission') return;
+      }
+    } catch (err) {
+      this.drop(err);
+      return;
+    }
+    const more =
+      this.inflight < lim.maxInflightRequests &&
+      this.inflightBytes < lim.maxInflightBytes &&
+      this.socket.writableLength <= lim.maxQueuedReplyBytes;
+    if (more) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  private dispatch(r: ParsedRequest): void {
+    const s = this.session!;
+    const h = r.header;
+    if (r.kind === 'oversized-write') {
+      this.send(
+        errorReply(
+          h,
+          s,
+          NBD_ERRNO.EINVAL,
+          `NBD_CMD_WRITE of ${h.length} bytes exceeds the maximum block size`,
+        ),
+      );
+      return;
+    }
+    if (h.type === NBD_CMD.DISC) {
+      // "The server MUST handle all outstanding requests, shut down the TLS session (if one is
+      // running), and close the TCP session."
+      this.startDraining();
+      return;
+    }
+    if (this.ctx.shuttingDown()) {
+      this.send(errorReply(h, s, NBD_ERRNO.ESHUTDOWN, 'the server is shutting down'));
+      return;
+    }
+    const bad = validateRequest(h, s);
+    if (bad) {
+      this.send(errorReply(h, s, bad.errno, bad.message));
+      return;
+    }
+    this.run(h, r.payload, s);
+  }
+
+  private run(h: RequestHeader, payload: Buffer | undefined, s: Session): void {
+    const cost = h.type === NBD_CMD.READ || h.type === NBD_CMD.WRITE ? h.length : 0;
+    this.inflight++;
+    this.inflightBytes += cost;
+    void runCommand(h, payload, s).then((reply) => {
+      this.inflight--;
+      this.inflightBytes -= cost;
+      this.send(reply);
+      if (this.phase === 'transmission') this.pump();
+      else this.settleIfDone();
+    });
+  }
+
+  /** Queues reply buffers; everything queued in this event-loop turn leaves in one writev. */
+  private send(bufs: Buffer[]): void {
+    if (this.socketGone || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    for (const b of bufs) this.socket.write(b);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
+
+  /** No more requests are read; close once the ones in flight have replied. */
+  private startDraining(): void {
+    if (this.phase === 'draining' || this.phase === 'closed') return;
+    this.phase = 'draining';
+    this.socket.pause();
+    this.settleIfDone();
+  }
+
+  private settleIfDone(): void {
+    if (this.inflight > 0) return;
+    if (this.phase === 'draining' && !this.socketGone) {
+      if (this.socket.destroyed) return;
+      if (this.corked) this.uncork();
+      this.socket.end();
+      // 'close' follows once our side is flushed and the peer's is done; a peer that neither
+      // reads its last replies nor closes is cut off after the grace period.
+      this.closeTimer ??= setTimeout(() => this.socket.destroy(), this.ctx.limits.closeGraceMs);
+      return;
+    }
+    if (this.socketGone) this.resolveClosed();
+  }
+
+  /** Drops the connection at once (the stream can no longer be trusted, or nothing is pending). */
+  private drop(err: unknown): void {
+    if (err instanceof NbdProtocolError) this.ctx.log(`dropping connection: ${err.message}`);
+    else if (err !== undefined) {
+      this.ctx.log(`dropping connection: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.clearHandshakeTimer();
+    if (this.phase !== 'closed') this.phase = 'draining';
+    this.socket.destroy();
+    this.settleIfDone();
+  }
+
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+  }
+}

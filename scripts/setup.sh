@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine for vdisk: the Debian packages the tests and demo use (installed
-# only when missing), then the npm dependencies, the native helper and the TypeScript build.
+# Sets up a fresh Debian machine for vdisk: the Debian packages the tests, demo and benchmarks use
+# (installed only when missing), then the npm dependencies, the native helper and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+# NBD test peers: nbdinfo and nbdcopy (libnbd-bin), nbdkit (the benchmark's reference server),
+# fio (its nbd engine drives the server in tests and the benchmark).
+command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
+command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
+command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

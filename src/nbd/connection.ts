@@ -331,11 +331,17 @@ export class Connection {
     if (!this.socket.destroyed) this.socket.uncork();
   };
 
-  /** No more requests are read; close once the ones in flight have replied. */
+  /**
+   * No more requests are taken; close once the ones in flight have replied. Input is still read
+   * and thrown away, so that a client still sending can finish and see our end of the stream
+   * (closing a socket with unread input would send a reset, which can cost the client replies
+   * it has not read yet).
+   */
   private startDraining(): void {
     if (this.phase === 'draining' || this.phase === 'closed') return;
     this.phase = 'draining';
-    this.socket.pause();
+    this.requests = undefined;
+    this.socket.resume();
     this.settleIfDone();
   }
 

@@ -125,8 +125,10 @@ export class RawClient {
     socket.on('error', end);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const s = net.connect({ host: '127.0.0.1', port });
+  /** Connects to 127.0.0.1:port, or to a Unix socket path. */
+  static async connect(where: number | string): Promise<RawClient> {
+    const s =
+      typeof where === 'number' ? net.connect({ host: '127.0.0.1', port: where }) : net.connect(where);
     await new Promise<void>((resolve, reject) => {
       s.once('connect', resolve);
       s.once('error', reject);

@@ -42,6 +42,7 @@ describe('fio nbd engine', { skip }, async () => {
       '--size=8M',
       '--verify=crc32c',
       '--do_verify=1',
+      '--verify_state_save=0',
     ]);
     assert.equal(r.status, 0, describeRun(r));
     assert.doesNotMatch(r.stderr, /verify|error/i, describeRun(r));

@@ -65,11 +65,14 @@ export interface RunResult {
   cmd: string;
 }
 
-/** Runs a tool to completion without blocking the event loop; kills it after `timeoutMs`. */
-export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
+/**
+ * Runs a tool to completion without blocking the event loop; kills it after `timeoutMs`. `cwd`
+ * keeps the files some tools leave behind (fio's verify state) out of the repository.
+ */
+export function run(cmd: string, args: string[], timeoutMs = 30_000, cwd?: string): Promise<RunResult> {
   const line = [cmd, ...args].join(' ');
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -32,6 +32,7 @@ describe('fio nbd engine', { skip }, async () => {
       'fio',
       ['--name=smoke', '--ioengine=nbd', `--uri=${s.uri()}`, '--output-format=terse', ...args],
       60_000,
+      dir,
     );
 
   test('random writes verified with crc32c', async () => {

@@ -2,7 +2,8 @@
  * `vdisk nbd serve`: exports images over NBD, modelled on qemu-nbd.
  *
  *     vdisk nbd serve [-f fmt] [-x NAME]... [-b ADDR] [-p PORT | -k SOCKET] [-r] [-e N]
- *                     [--cache MODE] [--discard ignore|unmap] [-D TEXT]... IMAGE...
+ *                     [--cache MODE] [--discard ignore|unmap] [-D TEXT]...
+ *                     [--tls-creds DIR] [--tls-psk FILE] IMAGE...
  *
  * Each image is one export, named by its `-x` (in order) or by its file's base name; the empty
  * export name selects the first one, so `nbd://host/` works as with qemu-nbd. Once listening, it
@@ -10,20 +11,28 @@
  * (connections at once) defaults to 64, because a shared disk has many clients; the server keeps
  * running when the last client leaves (qemu-nbd's --persistent).
  *
+ * With --tls-creds or --tls-psk (or both), TLS is required before any export is shown (the spec's
+ * FORCEDTLS mode), and the printed URIs are nbds:// ones.
+ *
  * SIGINT and SIGTERM stop it cleanly: no new connections, in-flight requests finish (later ones
  * get NBD_ESHUTDOWN), then every image is flushed and closed, and the exit code is 0. A second
  * signal exits at once with code 1.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CacheMode } from '../block/index.js';
 import { openImage, type Image, type ImageFormat } from '../formats/index.js';
 import {
+  loadX509Dir,
   NBD_DEFAULT_PORT,
   NbdExport,
   NbdServer,
+  parsePskFile,
+  tlsUpgrader,
   type DiscardMode,
   type ListenAddress,
+  type NbdTlsConfig,
 } from '../nbd/index.js';
 import { UsageError } from '../util/index.js';
 import { collect, parseCache, parseOptionalFormat } from './args.js';
@@ -40,6 +49,8 @@ export interface NbdServeOptions {
   cache?: CacheMode;
   discard?: string;
   descriptions?: string[];
+  tlsCreds?: string;
+  tlsPsk?: string;
 }
 
 /** The checked form of the options: everything `nbdServe` needs, nothing left to parse. */
@@ -51,6 +62,7 @@ export interface ServePlan {
   discard: DiscardMode;
   format?: ImageFormat;
   cache?: CacheMode;
+  tls?: NbdTlsConfig;
 }
 
 export function planServe(images: string[], o: NbdServeOptions): ServePlan {
@@ -96,6 +108,17 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
   if (!/^\d+$/.test(o.shared ?? '1') || !(maxConnections >= 1)) {
     throw new UsageError(`nbd serve: invalid connection limit '${o.shared}': use a number of at least 1`);
   }
+  let tls: NbdTlsConfig | undefined;
+  if (o.tlsCreds !== undefined || o.tlsPsk !== undefined) {
+    try {
+      tls = {
+        x509: o.tlsCreds === undefined ? undefined : loadX509Dir(o.tlsCreds),
+        psk: o.tlsPsk === undefined ? undefined : parsePskFile(fs.readFileSync(o.tlsPsk, 'utf8'), o.tlsPsk),
+      };
+    } catch (err) {
+      throw new UsageError(`nbd serve: ${errorMessage(err)}`);
+    }
+  }
   return {
     images: images.map((file, i) => ({
       file,
@@ -108,6 +131,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
     discard,
     format: o.format,
     cache: o.cache,
+    tls,
   };
 }
 
@@ -115,8 +139,11 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
 export function exportUris(plan: ServePlan, bound: string): string[] {
   return plan.images.map((img) => {
     const name = encodeURIComponent(img.name);
-    if ('path' in plan.listen) return `nbd+unix:///${name}?socket=${encodeURIComponent(plan.listen.path)}`;
-    return `nbd://${bound}/${name}`;
+    const scheme = plan.tls ? 'nbds' : 'nbd';
+    if ('path' in plan.listen) {
+      return `${scheme}+unix:///${name}?socket=${encodeURIComponent(plan.listen.path)}`;
+    }
+    return `${scheme}://${bound}/${name}`;
   });
 }
 
@@ -142,6 +169,7 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
           }),
       ),
       maxConnections: plan.maxConnections,
+      startTls: plan.tls ? tlsUpgrader(plan.tls) : undefined,
       log: (m) => printError(`nbd: ${m}`),
     });
     const bound = await server.listen(plan.listen);
@@ -219,6 +247,8 @@ export function registerNbdCommands(program: Command, run: Runner): void {
       'description of the exports (once), or of the next (repeatable)',
       collect,
     )
+    .option('--tls-creds <dir>', 'require TLS: server-cert.pem, server-key.pem (and ca-cert.pem) from DIR')
+    .option('--tls-psk <file>', 'require TLS with pre-shared keys: identity:hexkey lines (psktool format)')
     .action(
       run(async (images: string[], o: Record<string, unknown>) =>
         nbdServe(images, {
@@ -232,6 +262,8 @@ export function registerNbdCommands(program: Command, run: Runner): void {
           cache: parseCache(str(o['cache'])),
           discard: str(o['discard']),
           descriptions: o['description'] as string[] | undefined,
+          tlsCreds: str(o['tlsCreds']),
+          tlsPsk: str(o['tlsPsk']),
         }),
       ),
     );

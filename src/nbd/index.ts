@@ -29,3 +29,4 @@ export * from './validate.js';
 export * from './commands.js';
 export * from './connection.js';
 export * from './server.js';
+export * from './tls.js';

@@ -159,6 +159,8 @@ describe('vdisk nbd serve', { skip }, () => {
       [['-x', 'a', '-x', 'b', img], /2 export names/],
       [['--cache', 'sometimes', img], /invalid cache mode/],
       [['-p', '0', path.join(dir, 'missing.raw')], /missing\.raw/],
+      [['--tls-creds', path.join(dir, 'nocreds'), img], /server-cert\.pem is missing/],
+      [['--tls-psk', img, img], /identity:hexkey|no keys/],
     ];
     for (const [args, msg] of cases) {
       const r = await run(process.execPath, [VDISK, 'nbd', 'serve', ...args]);

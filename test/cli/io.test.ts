@@ -157,12 +157,14 @@ for (const { format, skip } of cases) {
 
     test('an image in use by qemu-io is refused, and -U -r reads it anyway', async () => {
       await makeImage(path.join(dir, 'l.img'), format, MiB);
-      const holder = spawn('qemu-io', ['-f', format, '-c', 'sleep 3000', path.join(dir, 'l.img')], {
-        stdio: 'ignore',
+      // Interactive qemu-io on a pipe keeps the image (and its lock) open until it is killed,
+      // however slowly this machine runs.
+      const holder = spawn('qemu-io', ['-f', format, path.join(dir, 'l.img')], {
+        stdio: ['pipe', 'ignore', 'ignore'],
       });
       try {
         // Wait until qemu-io holds its lock (tested without taking one, so as not to race it).
-        for (let i = 0; i < 50 && !writeLocked(path.join(dir, 'l.img')); i++) await sleep(50);
+        for (let i = 0; i < 200 && !writeLocked(path.join(dir, 'l.img')); i++) await sleep(50);
         oneLineError(await vdisk(dir, 'io', '-c', 'flush', 'l.img'), /lock/);
         ok(await vdisk(dir, 'io', '-r', '-U', '-c', 'read -q 0 4k', 'l.img'));
         ok(await vdisk(dir, 'img', 'info', '-U', 'l.img'));

@@ -10,6 +10,11 @@
  *  - ofdLock(fd, offset, exclusive) / ofdUnlock / ofdTest: open-file-description byte-range
  *    locks (F_OFD_SETLK / F_OFD_GETLK). QEMU marks image permissions with these on bytes
  *    100+bit and 200+bit; speaking the same protocol lets vdisk and QEMU see each other.
+ *  - readNowait(fd, buf, offset) / writeNowait(fd, buf, offset): preadv2/pwritev2 with
+ *    RWF_NOWAIT, run synchronously: they copy from or to the page cache when that needs no wait
+ *    for the disk, and return -1 when it would (or when the file or kernel cannot tell), so the
+ *    caller takes the thread pool. A small cached read then costs no thread-pool round trip,
+ *    and a slow disk still never stalls the event loop.
  *  - dioAlign(fd): statx(STATX_DIOALIGN), the file system's own answer to "does direct I/O work
  *    on this file, and with which memory and offset alignment". { memAlign: 0, offsetAlign: 0 }
  *    means direct I/O is not supported on this file. Returns null when the kernel or the file
@@ -28,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                                      \
@@ -212,6 +218,34 @@ static napi_value do_seek(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- non-blocking page-cache I/O ------------------------------------------------ */
+
+/* Bytes transferred (possibly fewer than asked), or -1: would block, unsupported, or failed (the
+ * caller repeats the transfer on the thread pool, which reports a real error properly). */
+static napi_value rw_nowait(napi_env env, napi_callback_info info, int write) {
+  napi_value argv[3], result;
+  int64_t fd, offset;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t byte_offset;
+  if (!get_args(env, info, 3, argv) || !get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &offset))
+    return NULL;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &byte_offset));
+  struct iovec iov = {data, length};
+  ssize_t r;
+  do {
+    r = write ? pwritev2((int)fd, &iov, 1, (off_t)offset, RWF_NOWAIT)
+              : preadv2((int)fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
+  } while (r < 0 && errno == EINTR);
+  CHECK(napi_create_int64(env, r < 0 ? -1 : (int64_t)r, &result));
+  return result;
+}
+
+static napi_value do_read_nowait(napi_env env, napi_callback_info info) { return rw_nowait(env, info, 0); }
+static napi_value do_write_nowait(napi_env env, napi_callback_info info) { return rw_nowait(env, info, 1); }
+
 /* ---- OFD locks ------------------------------------------------------------------- */
 
 static napi_value do_ofd_lock(napi_env env, napi_callback_info info) {
@@ -317,6 +351,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ofdUnlock", NULL, do_ofd_unlock, NULL, NULL, NULL, napi_default, NULL},
       {"ofdTest", NULL, do_ofd_test, NULL, NULL, NULL, napi_default, NULL},
       {"dioAlign", NULL, do_dio_align, NULL, NULL, NULL, napi_default, NULL},
+      {"readNowait", NULL, do_read_nowait, NULL, NULL, NULL, napi_default, NULL},
+      {"writeNowait", NULL, do_write_nowait, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -20,6 +20,13 @@ export interface NativeHelper {
    * helper built before it was added.
    */
   dioAlign?(fd: number): { memAlign: number; offsetAlign: number } | null;
+  /**
+   * preadv2/pwritev2 with RWF_NOWAIT, synchronously: bytes transferred, or -1 when the transfer
+   * would wait for the disk (or the file system cannot tell, or it failed). Absent in a helper
+   * built before they were added.
+   */
+  readNowait?(fd: number, buf: Buffer, offset: number): number;
+  writeNowait?(fd: number, buf: Buffer, offset: number): number;
 }
 
 /** fallocate(2) modes. */

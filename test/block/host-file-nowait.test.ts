@@ -1,0 +1,72 @@
+/**
+ * Small transfers that complete on the event loop (HostFile's NOWAIT path): on tmpfs with plain
+ * pread/pwrite, elsewhere reads with preadv2(RWF_NOWAIT). The same bytes as the thread-pool path,
+ * at the end of the file too, and a refused (-1) or short transfer finishes on the thread pool.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HostFile, native } from '../../src/block/index.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const SHM = '/dev/shm';
+const bases = [undefined, fs.existsSync(SHM) ? SHM : undefined].filter((b, i) => i === 0 || b) as (
+  string | undefined
+)[];
+
+function bytes(len: number, seed: number): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = ((i * 31 + seed) % 255) + 1;
+  return b;
+}
+
+for (const base of bases) {
+  test(`small and large transfers agree with the file (${base ?? 'default temp dir'})`, async () => {
+    const dir = tmpDir('vdisk-nowait-', base);
+    const p = path.join(dir, 'f.raw');
+    fs.writeFileSync(p, bytes(200 * 1024 + 100, 1));
+    const f = await HostFile.open(p, { lock: false });
+    try {
+      for (const [off, len] of [
+        [0, 4096],
+        [1000, 65536],
+        [200 * 1024, 4096], // crosses the end: the tail reads as zeroes
+        [300 * 1024, 512], // past the end
+        [4096, 128 * 1024], // larger than the NOWAIT size: thread pool
+      ] as const) {
+        const want = Buffer.alloc(len);
+        fs.readFileSync(p).copy(want, 0, Math.min(off, fs.statSync(p).size));
+        const got = Buffer.alloc(len, 0xaa);
+        await f.pread(off, got);
+        assert.deepEqual(got, want, `read ${off}+${len}`);
+      }
+      await f.write(5000, bytes(3000, 7));
+      await f.pwrite(200 * 1024 + 100, bytes(4096, 8)); // extends the file
+      const file = fs.readFileSync(p);
+      assert.deepEqual(file.subarray(5000, 8000), bytes(3000, 7));
+      assert.deepEqual(file.subarray(200 * 1024 + 100), bytes(4096, 8));
+      assert.equal(f.size, 200 * 1024 + 100 + 4096);
+    } finally {
+      await f.close();
+    }
+  });
+}
+
+test('a refused non-blocking read is done by the thread pool', async () => {
+  const dir = tmpDir('vdisk-nowait-refused-');
+  const p = path.join(dir, 'f.raw');
+  fs.writeFileSync(p, bytes(8192, 3));
+  const helper = native();
+  const saved = helper.readNowait;
+  helper.readNowait = () => -1;
+  const f = await HostFile.open(p, { lock: false });
+  try {
+    const b = Buffer.alloc(8192);
+    await f.read(0, b);
+    assert.deepEqual(b, bytes(8192, 3));
+  } finally {
+    helper.readNowait = saved;
+    await f.close();
+  }
+});

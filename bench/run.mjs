@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS = {
   convert: () => import('./convert.mjs'),
+  nbd: () => import('./nbd.mjs'),
 };
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

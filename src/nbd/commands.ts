@@ -11,12 +11,15 @@
  * NBD_REPLY_TYPE_ERROR chunk with a message.
  *
  * A read is read straight into the buffer that carries its reply, behind the reply header, so the
- * data is never copied inside the server. Reads of at least SPARSE_READ_MIN bytes without
- * NBD_CMD_FLAG_DF first ask the device for block status and send holes as NBD_REPLY_TYPE_OFFSET_HOLE
- * chunks; smaller reads are not worth the lookup.
+ * data is never copied inside the server. A structured read of at least SPARSE_READ_MIN bytes
+ * without NBD_CMD_FLAG_DF sends its runs of at least MIN_HOLE zero bytes as
+ * NBD_REPLY_TYPE_OFFSET_HOLE chunks and the rest as OFFSET_DATA chunks that are views of that
+ * buffer. The runs are found in the data just read (zeroRuns), not by a block status lookup,
+ * which costs a SEEK_HOLE per read on raw files (a scan to the end of the data on tmpfs).
  */
 import type { Extent } from '../block/index.js';
 import {
+  NBD_REPLY_TYPE,
   CONTEXT_ALLOCATION_DEPTH,
   CONTEXT_BASE_ALLOCATION,
   NBD_CMD,
@@ -31,19 +34,21 @@ import type { MetaContext, Session } from './negotiation.js';
 import type { RequestHeader } from './request.js';
 import { encodeSimpleReply, SIMPLE_REPLY_SIZE, writeSimpleReply } from './simple-reply.js';
 import {
+  CHUNK_HEADER_SIZE,
   encodeBlockStatusChunk,
   encodeErrorChunk,
   encodeNoneChunk,
   encodeOffsetHoleChunk,
   OFFSET_DATA_HEADER_SIZE,
+  writeChunkHeader,
   writeOffsetDataHeader,
   type BlockStatusDescriptor,
 } from './structured-reply.js';
 
 /** Reads at least this long look for holes first (when structured replies are on). */
 export const SPARSE_READ_MIN = 64 * 1024;
-/** Holes shorter than this are sent as data: a chunk costs more than the zeroes. */
-const MIN_HOLE = 4096;
+/** Zero runs shorter than this are sent as data: more chunks cost the client more than the bytes. */
+const MIN_HOLE = 64 * 1024;
 /** Cap on the descriptors of one block status chunk (1 MiB of descriptors, as qemu). */
 export const MAX_STATUS_DESCRIPTORS = (1024 * 1024) / 8;
 
@@ -118,34 +123,57 @@ async function read(h: RequestHeader, s: Session): Promise<Buffer[]> {
     return [b];
   }
   if (h.length === 0) return [encodeNoneChunk(h.handle)];
-  if (h.length < SPARSE_READ_MIN || h.flags & NBD_CMD_FLAG.DF) {
-    // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.
-    return [await readChunk(dev, h.handle, h.offset, h.length, NBD_REPLY_FLAG_DONE)];
+  const b = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE + h.length);
+  const data = b.subarray(OFFSET_DATA_HEADER_SIZE);
+  await dev.read(h.offset, data);
+  // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.
+  if (h.length >= SPARSE_READ_MIN && !(h.flags & NBD_CMD_FLAG.DF)) {
+    const holes = zeroRuns(data, MIN_HOLE);
+    if (holes.length > 0) return sparseChunks(h, b, holes);
   }
-  const runs = contentRuns(await dev.blockStatus(h.offset, h.length), h.offset, h.length);
-  const chunks = await Promise.all(
-    runs.map((r, i) => {
-      const flags = i === runs.length - 1 ? NBD_REPLY_FLAG_DONE : 0;
-      return r.hole
-        ? encodeOffsetHoleChunk(flags, h.handle, r.offset, r.length)
-        : readChunk(dev, h.handle, r.offset, r.length, flags);
-    }),
-  );
-  return chunks;
+  writeOffsetDataHeader(b, NBD_REPLY_FLAG_DONE, h.handle, h.offset);
+  return [b];
 }
 
-/** One NBD_REPLY_TYPE_OFFSET_DATA chunk, the data read into the buffer behind its header. */
-async function readChunk(
-  dev: Session['export']['device'],
-  handle: bigint,
-  offset: number,
-  length: number,
-  flags: number,
-): Promise<Buffer> {
-  const b = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE + length);
-  await dev.read(offset, b.subarray(OFFSET_DATA_HEADER_SIZE));
-  writeOffsetDataHeader(b, flags, handle, offset);
-  return b;
+/**
+ * The chunks of a read whose data `b` (behind its 28-byte header room) has zero runs `holes`:
+ * OFFSET_HOLE for each run, OFFSET_DATA for what lies between, in offset order, the last one
+ * with NBD_REPLY_FLAG_DONE. Data chunks are a header and a view of `b`: nothing is copied.
+ */
+function sparseChunks(h: RequestHeader, b: Buffer, holes: readonly Run[]): Buffer[] {
+  const data = b.subarray(OFFSET_DATA_HEADER_SIZE);
+  const pieces: Run[] = [];
+  let pos = 0;
+  for (const r of holes) {
+    if (r.offset > pos) pieces.push({ offset: pos, length: r.offset - pos, hole: false });
+    pieces.push(r);
+    pos = r.offset + r.length;
+  }
+  if (pos < data.length) pieces.push({ offset: pos, length: data.length - pos, hole: false });
+  const out: Buffer[] = [];
+  pieces.forEach((p, i) => {
+    const flags = i === pieces.length - 1 ? NBD_REPLY_FLAG_DONE : 0;
+    const at = h.offset + p.offset;
+    if (p.hole) {
+      out.push(encodeOffsetHoleChunk(flags, h.handle, at, p.length));
+    } else if (p.offset === 0) {
+      // The first run of data goes out in place, its header in the room before it.
+      const first = b.subarray(0, OFFSET_DATA_HEADER_SIZE + p.length);
+      writeOffsetDataHeader(first, flags, h.handle, at);
+      out.push(first);
+    } else {
+      const header = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE);
+      writeChunkHeader(header, 0, {
+        flags,
+        type: NBD_REPLY_TYPE.OFFSET_DATA,
+        handle: h.handle,
+        length: 8 + p.length,
+      });
+      header.writeBigUInt64BE(BigInt(at), CHUNK_HEADER_SIZE);
+      out.push(header, data.subarray(p.offset, p.offset + p.length));
+    }
+  });
+  return out;
 }
 
 interface Run {
@@ -154,35 +182,30 @@ interface Run {
   hole: boolean;
 }
 
+const ZERO_BLOCK = Buffer.alloc(4096);
+
 /**
- * Splits [offset, offset + length) into alternating data and hole runs. A hole is a range known
- * to read as zeroes; holes shorter than MIN_HOLE join the data around them.
+ * The runs of zero bytes in `data` at least `minRun` long, found 4 KiB block by block from the
+ * start of the buffer (memcmp stops at the first non-zero byte, so data costs one compare per
+ * block). A content-based check, as the bytes are read anyway: it finds unallocated ranges of
+ * every format, and zeroes written as data, without a block status lookup per read.
  */
-export function contentRuns(extents: readonly Extent[], offset: number, length: number): Run[] {
-  const runs: Run[] = [];
-  const add = (o: number, n: number, hole: boolean): void => {
-    const last = runs[runs.length - 1];
-    if (last && last.hole === hole) last.length += n;
-    else runs.push({ offset: o, length: n, hole });
-  };
-  let pos = offset;
-  const end = offset + length;
-  for (const x of extents) {
-    const a = Math.max(x.offset, pos);
-    const b = Math.min(x.offset + x.length, end);
-    if (b <= a) continue;
-    add(a, b - a, x.zero);
-    pos = b;
-  }
-  if (pos < end) add(pos, end - pos, false);
-  // Fold short holes into data, then merge the data runs that touch.
+export function zeroRuns(data: Buffer, minRun: number): Run[] {
   const out: Run[] = [];
-  for (const r of runs) {
-    const hole = r.hole && r.length >= MIN_HOLE;
-    const last = out[out.length - 1];
-    if (last && last.hole === hole) last.length += r.length;
-    else out.push({ offset: r.offset, length: r.length, hole });
+  let start = -1;
+  const B = ZERO_BLOCK.length;
+  for (let off = 0; off <= data.length; off += B) {
+    const n = Math.min(B, data.length - off);
+    const zero = n > 0 && ZERO_BLOCK.compare(data, off, off + n, 0, n) === 0;
+    if (zero && start < 0) start = off;
+    if (!zero && start >= 0) {
+      if (off - start >= minRun) out.push({ offset: start, length: off - start, hole: true });
+      start = -1;
+    }
+    if (n < B) break;
   }
+  if (start >= 0 && data.length - start >= minRun)
+    out.push({ offset: start, length: data.length - start, hole: true });
   return out;
 }
 

@@ -315,10 +315,14 @@ export class Connection {
     });
   }
 
-  /** Queues reply buffers; everything queued in this event-loop turn leaves in one writev. */
+  /**
+   * Queues reply buffers. While other requests are in flight, everything queued in this
+   * event-loop turn leaves in one writev; the last reply of a burst (queue depth 1) goes out at
+   * once.
+   */
   private send(bufs: Buffer[]): void {
     if (this.socketGone || this.socket.destroyed) return;
-    if (!this.corked) {
+    if (!this.corked && (this.inflight > 0 || bufs.length > 1)) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);

@@ -47,11 +47,13 @@ const ALLOWED_FLAGS: Record<number, number> = {
 /** Returns why the request must fail, or undefined when it may run. */
 export function validateRequest(h: RequestHeader, s: Session): Rejection | undefined {
   const exp = s.export;
-  const cmd = nameOf(NBD_CMD, 'NBD_CMD', h.type);
   const allowed = ALLOWED_FLAGS[h.type];
   if (allowed === undefined) return reject(NBD_ERRNO.EINVAL, `unknown command ${h.type}`);
   if ((h.flags & ~allowed) !== 0) {
-    return reject(NBD_ERRNO.EINVAL, `${cmd} does not take flags 0x${(h.flags & ~allowed).toString(16)}`);
+    return reject(
+      NBD_ERRNO.EINVAL,
+      `${cmdName(h)} does not take flags 0x${(h.flags & ~allowed).toString(16)}`,
+    );
   }
   if (h.flags & NBD_CMD_FLAG.DF && !(s.flags & NBD_FLAG.SEND_DF)) {
     return reject(NBD_ERRNO.EINVAL, 'NBD_CMD_FLAG_DF needs structured replies');
@@ -60,7 +62,7 @@ export function validateRequest(h: RequestHeader, s: Session): Rejection | undef
     return reject(NBD_ERRNO.EINVAL, 'NBD_CMD_FLAG_FAST_ZERO was not offered');
   }
   const writes = h.type === NBD_CMD.WRITE || h.type === NBD_CMD.WRITE_ZEROES || h.type === NBD_CMD.TRIM;
-  if (writes && !exp.writable) return reject(NBD_ERRNO.EPERM, `${cmd} on a read-only export`);
+  if (writes && !exp.writable) return reject(NBD_ERRNO.EPERM, `${cmdName(h)} on a read-only export`);
 
   switch (h.type) {
     case NBD_CMD.FLUSH:
@@ -80,7 +82,7 @@ export function validateRequest(h: RequestHeader, s: Session): Rejection | undef
       if (h.length > exp.sizes.maximum) {
         return reject(
           NBD_ERRNO.EINVAL,
-          `${cmd} of ${h.length} bytes exceeds the maximum block size ${exp.sizes.maximum}`,
+          `${cmdName(h)} of ${h.length} bytes exceeds the maximum block size ${exp.sizes.maximum}`,
         );
       }
       break;
@@ -91,14 +93,19 @@ export function validateRequest(h: RequestHeader, s: Session): Rejection | undef
       h.type === NBD_CMD.WRITE || h.type === NBD_CMD.WRITE_ZEROES ? NBD_ERRNO.ENOSPC : NBD_ERRNO.EINVAL;
     return reject(
       errno,
-      `${cmd} at ${h.offset} + ${h.length} is past the end of the export (${exp.size} bytes)`,
+      `${cmdName(h)} at ${h.offset} + ${h.length} is past the end of the export (${exp.size} bytes)`,
     );
   }
   const min = exp.sizes.minimum;
   if (min > 1 && (h.offset % min !== 0 || h.length % min !== 0)) {
-    return reject(NBD_ERRNO.EINVAL, `${cmd} is not aligned to the minimum block size ${min}`);
+    return reject(NBD_ERRNO.EINVAL, `${cmdName(h)} is not aligned to the minimum block size ${min}`);
   }
   return undefined;
+}
+
+/** The command's name for a message (only built when a request is refused). */
+function cmdName(h: RequestHeader): string {
+  return nameOf(NBD_CMD, 'NBD_CMD', h.type);
 }
 
 function reject(errno: NbdErrno, message: string): Rejection {

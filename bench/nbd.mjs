@@ -173,7 +173,7 @@ export async function run({ root }) {
         `${os.cpus().length} CPUs${withNbdkit ? '' : ' (nbdkit not installed)'}`,
     );
     const header =
-      pad('format', 6, true) +
+      pad('format', 7, true) +
       pad('job', 19, true) +
       pad('server', 9, true) +
       pad('IOPS', 9) +
@@ -202,7 +202,7 @@ export async function run({ root }) {
           const x = r[kind];
           const ratio = (other) => (kind === 'vdisk' && r[other] ? (x.iops / r[other].iops).toFixed(2) : '');
           console.log(
-            pad(format, 6, true) +
+            pad(format, 7, true) +
               pad(job.name, 19, true) +
               pad(kind, 9, true) +
               pad(Math.round(x.iops), 9) +

@@ -30,6 +30,7 @@ import {
   type NbdErrno,
 } from './constants.js';
 import { toNbdErrno } from './errno.js';
+import { replyBuffer } from './reply-buffers.js';
 import type { MetaContext, Session } from './negotiation.js';
 import type { RequestHeader } from './request.js';
 import { encodeSimpleReply, SIMPLE_REPLY_SIZE, writeSimpleReply } from './simple-reply.js';
@@ -117,13 +118,13 @@ async function trim(h: RequestHeader, s: Session): Promise<void> {
 async function read(h: RequestHeader, s: Session): Promise<Buffer[]> {
   const dev = s.export.device;
   if (!s.structuredReplies) {
-    const b = Buffer.allocUnsafe(SIMPLE_REPLY_SIZE + h.length);
+    const b = replyBuffer(SIMPLE_REPLY_SIZE + h.length);
     await dev.read(h.offset, b.subarray(SIMPLE_REPLY_SIZE));
     writeSimpleReply(b, 0, 0, h.handle);
     return [b];
   }
   if (h.length === 0) return [encodeNoneChunk(h.handle)];
-  const b = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE + h.length);
+  const b = replyBuffer(OFFSET_DATA_HEADER_SIZE + h.length);
   const data = b.subarray(OFFSET_DATA_HEADER_SIZE);
   await dev.read(h.offset, data);
   // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.

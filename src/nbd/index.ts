@@ -30,3 +30,4 @@ export * from './commands.js';
 export * from './connection.js';
 export * from './server.js';
 export * from './tls.js';
+export * from './reply-buffers.js';

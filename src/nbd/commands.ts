@@ -4,11 +4,10 @@
  * the export and carrying only flags that apply to it; what can still fail is the device, and its
  * BlockErrors become NBD error values in exactly one place (errno.ts).
  *
- * Replies (proto.md "Simple reply message", "Structured reply chunk message"): without structured
- * replies every reply is a simple reply, a read's data right behind its header. With them, a read
- * is one or more content chunks (or an error chunk), every other success is a simple reply (the
- * spec allows it when there is no payload: 16 bytes instead of 20), and every error is an
- * NBD_REPLY_TYPE_ERROR chunk with a message.
+ * Replies take one of three forms (reply-style.ts): simple replies, structured reply chunks (a
+ * read is one or more content chunks or an error chunk, other successes are simple replies,
+ * errors are NBD_REPLY_TYPE_ERROR chunks with a message), or extended chunks once
+ * NBD_OPT_EXTENDED_HEADERS is negotiated (block status then as NBD_REPLY_TYPE_BLOCK_STATUS_EXT).
  *
  * A read is read straight into the buffer that carries its reply, behind the reply header, so the
  * data is never copied inside the server. A structured read of at least SPARSE_READ_MIN bytes
@@ -19,7 +18,6 @@
  */
 import type { Extent } from '../block/index.js';
 import {
-  NBD_REPLY_TYPE,
   CONTEXT_ALLOCATION_DEPTH,
   CONTEXT_BASE_ALLOCATION,
   NBD_CMD,
@@ -30,21 +28,11 @@ import {
   type NbdErrno,
 } from './constants.js';
 import { toNbdErrno } from './errno.js';
-import { replyBuffer } from './reply-buffers.js';
 import type { MetaContext, Session } from './negotiation.js';
+import { replyBuffer } from './reply-buffers.js';
+import { EXTENDED_REPLIES, SIMPLE_REPLIES, STRUCTURED_REPLIES, type ReplyStyle } from './reply-style.js';
 import type { RequestHeader } from './request.js';
-import { encodeSimpleReply, SIMPLE_REPLY_SIZE, writeSimpleReply } from './simple-reply.js';
-import {
-  CHUNK_HEADER_SIZE,
-  encodeBlockStatusChunk,
-  encodeErrorChunk,
-  encodeNoneChunk,
-  encodeOffsetHoleChunk,
-  OFFSET_DATA_HEADER_SIZE,
-  writeChunkHeader,
-  writeOffsetDataHeader,
-  type BlockStatusDescriptor,
-} from './structured-reply.js';
+import type { BlockStatusDescriptor } from './structured-reply.js';
 
 /** Reads at least this long look for holes first (when structured replies are on). */
 export const SPARSE_READ_MIN = 64 * 1024;
@@ -53,53 +41,55 @@ const MIN_HOLE = 64 * 1024;
 /** Cap on the descriptors of one block status chunk (1 MiB of descriptors, as qemu). */
 export const MAX_STATUS_DESCRIPTORS = (1024 * 1024) / 8;
 
+/** How replies look on this session (reply-style.ts). */
+export function replyStyle(s: Session): ReplyStyle {
+  if (s.extendedHeaders) return EXTENDED_REPLIES;
+  return s.structuredReplies ? STRUCTURED_REPLIES : SIMPLE_REPLIES;
+}
+
 /** Runs one validated request and returns its reply (never throws). */
 export async function runCommand(
   h: RequestHeader,
   payload: Buffer | undefined,
   s: Session,
 ): Promise<Buffer[]> {
+  const style = replyStyle(s);
   try {
     switch (h.type) {
       case NBD_CMD.READ:
-        return await read(h, s);
+        return await read(h, s, style);
       case NBD_CMD.WRITE:
         await s.export.device.write(h.offset, payload ?? Buffer.alloc(0), { fua: fua(h) });
-        return ok(h);
+        return style.ok(h);
       case NBD_CMD.FLUSH:
         await s.export.device.flush();
-        return ok(h);
+        return style.ok(h);
       case NBD_CMD.TRIM:
         await trim(h, s);
-        return ok(h);
+        return style.ok(h);
       case NBD_CMD.WRITE_ZEROES:
         await s.export.device.writeZeroes(h.offset, h.length, {
           fua: fua(h),
           mayUnmap: !(h.flags & NBD_CMD_FLAG.NO_HOLE) && s.export.policy.discard === 'unmap',
           fast: (h.flags & NBD_CMD_FLAG.FAST_ZERO) !== 0,
         });
-        return ok(h);
+        return style.ok(h);
       case NBD_CMD.CACHE:
         // A hint with no effect on semantics; the host page cache does the caching.
-        return ok(h);
+        return style.ok(h);
       case NBD_CMD.BLOCK_STATUS:
-        return await blockStatus(h, s);
+        return await blockStatus(h, s, style);
       default:
         throw new Error(`runCommand: command ${h.type} passed validation`);
     }
   } catch (err) {
-    return errorReply(h, s, toNbdErrno(err), (err as Error)?.message ?? String(err));
+    return style.error(h, toNbdErrno(err), (err as Error)?.message ?? String(err));
   }
 }
 
 /** The reply for a request that failed with `errno`. */
 export function errorReply(h: RequestHeader, s: Session, errno: NbdErrno, message: string): Buffer[] {
-  if (s.structuredReplies) return [encodeErrorChunk(NBD_REPLY_FLAG_DONE, h.handle, errno, message)];
-  return [encodeSimpleReply(errno, h.handle)];
-}
-
-function ok(h: RequestHeader): Buffer[] {
-  return [encodeSimpleReply(0, h.handle)];
+  return replyStyle(s).error(h, errno, message);
 }
 
 function fua(h: RequestHeader): boolean {
@@ -115,34 +105,29 @@ async function trim(h: RequestHeader, s: Session): Promise<void> {
   if (fua(h)) await exp.device.flush();
 }
 
-async function read(h: RequestHeader, s: Session): Promise<Buffer[]> {
-  const dev = s.export.device;
-  if (!s.structuredReplies) {
-    const b = replyBuffer(SIMPLE_REPLY_SIZE + h.length);
-    await dev.read(h.offset, b.subarray(SIMPLE_REPLY_SIZE));
-    writeSimpleReply(b, 0, 0, h.handle);
-    return [b];
-  }
-  if (h.length === 0) return [encodeNoneChunk(h.handle)];
-  const b = replyBuffer(OFFSET_DATA_HEADER_SIZE + h.length);
-  const data = b.subarray(OFFSET_DATA_HEADER_SIZE);
-  await dev.read(h.offset, data);
+async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Buffer[]> {
+  if (h.length === 0 && style.structured) return [style.none(h)];
+  const room = style.dataHeaderSize;
+  const b = replyBuffer(room + h.length);
+  const data = b.subarray(room);
+  await s.export.device.read(h.offset, data);
   // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.
-  if (h.length >= SPARSE_READ_MIN && !(h.flags & NBD_CMD_FLAG.DF)) {
+  if (style.structured && h.length >= SPARSE_READ_MIN && !(h.flags & NBD_CMD_FLAG.DF)) {
     const holes = zeroRuns(data, MIN_HOLE);
-    if (holes.length > 0) return sparseChunks(h, b, holes);
+    if (holes.length > 0) return sparseChunks(h, style, b, holes);
   }
-  writeOffsetDataHeader(b, NBD_REPLY_FLAG_DONE, h.handle, h.offset);
+  style.writeDataHeader(b, NBD_REPLY_FLAG_DONE, h, h.offset, h.length);
   return [b];
 }
 
 /**
- * The chunks of a read whose data `b` (behind its 28-byte header room) has zero runs `holes`:
- * OFFSET_HOLE for each run, OFFSET_DATA for what lies between, in offset order, the last one
- * with NBD_REPLY_FLAG_DONE. Data chunks are a header and a view of `b`: nothing is copied.
+ * The chunks of a read whose data (behind `style.dataHeaderSize` bytes of room in `b`) has zero
+ * runs `holes`: OFFSET_HOLE for each run, OFFSET_DATA for what lies between, in offset order,
+ * the last one with NBD_REPLY_FLAG_DONE. Data chunks are a header and a view of `b`.
  */
-function sparseChunks(h: RequestHeader, b: Buffer, holes: readonly Run[]): Buffer[] {
-  const data = b.subarray(OFFSET_DATA_HEADER_SIZE);
+function sparseChunks(h: RequestHeader, style: ReplyStyle, b: Buffer, holes: readonly Run[]): Buffer[] {
+  const room = style.dataHeaderSize;
+  const data = b.subarray(room);
   const pieces: Run[] = [];
   let pos = 0;
   for (const r of holes) {
@@ -156,21 +141,14 @@ function sparseChunks(h: RequestHeader, b: Buffer, holes: readonly Run[]): Buffe
     const flags = i === pieces.length - 1 ? NBD_REPLY_FLAG_DONE : 0;
     const at = h.offset + p.offset;
     if (p.hole) {
-      out.push(encodeOffsetHoleChunk(flags, h.handle, at, p.length));
+      out.push(style.hole(flags, h, at, p.length));
     } else if (p.offset === 0) {
       // The first run of data goes out in place, its header in the room before it.
-      const first = b.subarray(0, OFFSET_DATA_HEADER_SIZE + p.length);
-      writeOffsetDataHeader(first, flags, h.handle, at);
-      out.push(first);
+      style.writeDataHeader(b, flags, h, at, p.length);
+      out.push(b.subarray(0, room + p.length));
     } else {
-      const header = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE);
-      writeChunkHeader(header, 0, {
-        flags,
-        type: NBD_REPLY_TYPE.OFFSET_DATA,
-        handle: h.handle,
-        length: 8 + p.length,
-      });
-      header.writeBigUInt64BE(BigInt(at), CHUNK_HEADER_SIZE);
+      const header = Buffer.allocUnsafe(room);
+      style.writeDataHeader(header, flags, h, at, p.length);
       out.push(header, data.subarray(p.offset, p.offset + p.length));
     }
   });
@@ -205,13 +183,16 @@ export function zeroRuns(data: Buffer, minRun: number): Run[] {
     }
     if (n < B) break;
   }
-  if (start >= 0 && data.length - start >= minRun)
+  if (start >= 0 && data.length - start >= minRun) {
     out.push({ offset: start, length: data.length - start, hole: true });
+  }
   return out;
 }
 
-async function blockStatus(h: RequestHeader, s: Session): Promise<Buffer[]> {
-  const extents = await s.export.device.blockStatus(h.offset, h.length);
+async function blockStatus(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Buffer[]> {
+  // Compact replies carry 32-bit extent lengths: ask for at most what they can describe.
+  const length = s.extendedHeaders ? h.length : Math.min(h.length, 0xffffffff);
+  const extents = await s.export.device.blockStatus(h.offset, length);
   const reqOne = (h.flags & NBD_CMD_FLAG.REQ_ONE) !== 0;
   return s.contexts.map((c, i) => {
     let d = descriptors(extents, c);
@@ -220,7 +201,7 @@ async function blockStatus(h: RequestHeader, s: Session): Promise<Buffer[]> {
     if (reqOne) d = d.slice(0, 1);
     else if (d.length > MAX_STATUS_DESCRIPTORS) d = d.slice(0, MAX_STATUS_DESCRIPTORS);
     const flags = i === s.contexts.length - 1 ? NBD_REPLY_FLAG_DONE : 0;
-    return encodeBlockStatusChunk(flags, h.handle, c.id, d);
+    return style.blockStatus(flags, h, c.id, d);
   });
 }
 

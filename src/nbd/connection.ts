@@ -220,7 +220,10 @@ export class Connection {
     this.clearHandshakeTimer();
     this.session = session;
     this.phase = 'transmission';
-    this.requests = new RequestParser({ maxPayload: session.export.sizes.maximum });
+    this.requests = new RequestParser({
+      maxPayload: session.export.sizes.maximum,
+      extended: session.extendedHeaders,
+    });
     const rest = this.options.drain();
     if (rest.length) this.requests.push(rest);
     this.pump();
@@ -273,15 +276,12 @@ export class Connection {
   private dispatch(r: ParsedRequest): void {
     const s = this.session!;
     const h = r.header;
-    if (r.kind === 'oversized-write') {
-      this.send(
-        errorReply(
-          h,
-          s,
-          NBD_ERRNO.EINVAL,
-          `NBD_CMD_WRITE of ${h.length} bytes exceeds the maximum block size`,
-        ),
-      );
+    if (r.kind === 'skipped-payload') {
+      const why =
+        h.type === NBD_CMD.WRITE
+          ? `NBD_CMD_WRITE of ${h.length} bytes exceeds the maximum block size`
+          : 'this server takes no payload with NBD_CMD_FLAG_PAYLOAD_LEN';
+      this.send(errorReply(h, s, NBD_ERRNO.EINVAL, why));
       return;
     }
     if (h.type === NBD_CMD.DISC) {

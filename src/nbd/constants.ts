@@ -15,6 +15,9 @@ export const OPTION_REPLY_MAGIC = 0x3e889045565a9n;
 export const NBD_REQUEST_MAGIC = 0x25609513;
 export const NBD_SIMPLE_REPLY_MAGIC = 0x67446698;
 export const NBD_STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+/** With NBD_OPT_EXTENDED_HEADERS: 64-bit offsets and lengths in every request and reply chunk. */
+export const NBD_EXTENDED_REQUEST_MAGIC = 0x21e41c71;
+export const NBD_EXTENDED_REPLY_MAGIC = 0x6e8a278c;
 
 /** Handshake flags (16 bits, server), "Handshake flags". */
 export const NBD_FLAG_FIXED_NEWSTYLE = 1 << 0;
@@ -38,6 +41,7 @@ export const NBD_FLAG = {
   SEND_RESIZE: 1 << 9,
   SEND_CACHE: 1 << 10,
   SEND_FAST_ZERO: 1 << 11,
+  BLOCK_STAT_PAYLOAD: 1 << 12,
 } as const;
 
 /** Option types, "Option types". */
@@ -73,6 +77,7 @@ export const NBD_REP = {
   ERR_SHUTDOWN: NBD_REP_FLAG_ERROR + 7,
   ERR_BLOCK_SIZE_REQD: NBD_REP_FLAG_ERROR + 8,
   ERR_TOO_BIG: NBD_REP_FLAG_ERROR + 9,
+  ERR_EXT_HEADER_REQD: NBD_REP_FLAG_ERROR + 10,
 } as const;
 
 /** Information types of NBD_REP_INFO, under `NBD_OPT_INFO` / `NBD_OPT_GO`. */
@@ -103,6 +108,8 @@ export const NBD_CMD_FLAG = {
   DF: 1 << 2,
   REQ_ONE: 1 << 3,
   FAST_ZERO: 1 << 4,
+  /** Extended headers only: the length is a payload's, not the command's effect. */
+  PAYLOAD_LEN: 1 << 5,
 } as const;
 
 /** Structured reply flags. */
@@ -114,6 +121,7 @@ export const NBD_REPLY_TYPE = {
   OFFSET_DATA: 1,
   OFFSET_HOLE: 2,
   BLOCK_STATUS: 5,
+  BLOCK_STATUS_EXT: 6,
   ERROR: (1 << 15) + 1,
   ERROR_OFFSET: (1 << 15) + 2,
 } as const;

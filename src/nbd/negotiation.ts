@@ -4,8 +4,8 @@
  * and what the connection does next. Tests drive it directly; connection.ts moves the bytes.
  *
  * Options: NBD_OPT_EXPORT_NAME, ABORT, LIST, STARTTLS, INFO, GO, STRUCTURED_REPLY,
- * LIST_META_CONTEXT and SET_META_CONTEXT (`base:allocation`, `qemu:allocation-depth`). Anything
- * else gets NBD_REP_ERR_UNSUP. A malformed option gets NBD_REP_ERR_INVALID (or ERR_TOO_BIG when
+ * LIST_META_CONTEXT and SET_META_CONTEXT (`base:allocation`, `qemu:allocation-depth`), and
+ * EXTENDED_HEADERS. Anything else gets NBD_REP_ERR_UNSUP. A malformed option gets NBD_REP_ERR_INVALID (or ERR_TOO_BIG when
  * it exceeds the parser's cap), and the negotiation goes on: the connection is dropped only when
  * the spec leaves no reply to send (an unknown export in NBD_OPT_EXPORT_NAME).
  *
@@ -52,6 +52,8 @@ export type MetaContext = (typeof META_CONTEXTS)[number];
 export interface Session {
   export: NbdExport;
   structuredReplies: boolean;
+  /** NBD_OPT_EXTENDED_HEADERS: 32-byte requests and extended reply chunks (implies structured). */
+  extendedHeaders: boolean;
   /** Selected metadata contexts (empty: NBD_CMD_BLOCK_STATUS is refused with EINVAL). */
   contexts: MetaContext[];
   /** The transmission flags sent to the client. */
@@ -77,6 +79,7 @@ export interface NegotiationOptions {
 export class Negotiation {
   private noZeroes = false;
   private structuredReplies = false;
+  private extendedHeaders = false;
   private contexts: MetaContext[] = [];
   private contextsFor: NbdExport | undefined;
   private tlsActive = false;
@@ -112,6 +115,7 @@ export class Negotiation {
   tlsStarted(): void {
     this.tlsActive = true;
     this.structuredReplies = false;
+    this.extendedHeaders = false;
     this.contexts = [];
     this.contextsFor = undefined;
   }
@@ -151,6 +155,8 @@ export class Negotiation {
           return this.infoOrGo(option, data);
         case NBD_OPT.STRUCTURED_REPLY:
           return this.structuredReply(data);
+        case NBD_OPT.EXTENDED_HEADERS:
+          return this.extendedHeadersOption(data);
         case NBD_OPT.LIST_META_CONTEXT:
         case NBD_OPT.SET_META_CONTEXT:
           return this.metaContext(option, data);
@@ -165,6 +171,10 @@ export class Negotiation {
 
   /** "If the chosen export does not exist ... the server MUST terminate the session." */
   private exportName(data: Buffer): Step {
+    // Its reply cannot say that the requests will be extended ones (qemu refuses it too).
+    if (this.extendedHeaders) {
+      throw new NbdProtocolError('UNKNOWN_EXPORT', 'NBD_OPT_EXPORT_NAME after NBD_OPT_EXTENDED_HEADERS');
+    }
     const name = decodeWireString(data);
     const exp = name.ok ? this.exports.find(name.value) : undefined;
     if (!exp) {
@@ -232,12 +242,31 @@ export class Negotiation {
     if (data.length !== 0) {
       throw new OptionError(NBD_REP.ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY carries no data');
     }
+    // Extended headers already give every reply a chunk header; going back is not possible.
+    if (this.extendedHeaders) {
+      throw new OptionError(NBD_REP.ERR_EXT_HEADER_REQD, 'extended headers are already on');
+    }
     // "The client SHOULD NOT send such messages more than once; if it does, the server MAY fail
     // the repeated message with NBD_REP_ERR_INVALID."
     if (this.structuredReplies)
       throw new OptionError(NBD_REP.ERR_INVALID, 'structured replies are already on');
     this.structuredReplies = true;
     return reply(encodeOptionReply(NBD_OPT.STRUCTURED_REPLY, NBD_REP.ACK));
+  }
+
+  /**
+   * NBD_OPT_EXTENDED_HEADERS: from the transmission phase on, requests are 32 bytes with 64-bit
+   * lengths and every reply is an extended chunk (extended-request.ts, extended-reply.ts). It
+   * implies structured replies.
+   */
+  private extendedHeadersOption(data: Buffer): Step {
+    if (data.length !== 0) {
+      throw new OptionError(NBD_REP.ERR_INVALID, 'NBD_OPT_EXTENDED_HEADERS carries no data');
+    }
+    if (this.extendedHeaders) throw new OptionError(NBD_REP.ERR_INVALID, 'extended headers are already on');
+    this.extendedHeaders = true;
+    this.structuredReplies = true;
+    return reply(encodeOptionReply(NBD_OPT.EXTENDED_HEADERS, NBD_REP.ACK));
   }
 
   private metaContext(option: number, data: Buffer): Step {
@@ -286,6 +315,7 @@ export class Negotiation {
     return {
       export: exp,
       structuredReplies: this.structuredReplies,
+      extendedHeaders: this.extendedHeaders,
       // Contexts selected for another export do not carry over to this one.
       contexts: this.contextsFor === exp ? this.contexts : [],
       flags: exp.flags(this.structuredReplies),

@@ -1,26 +1,32 @@
 /**
- * The incremental parser of the transmission phase's input: request headers (request.ts) and the
- * payloads of NBD_CMD_WRITE. Explicit states:
+ * The incremental parser of the transmission phase's input: request headers (request.ts, or
+ * extended-request.ts once extended headers are negotiated) and request payloads. Explicit
+ * states:
  *
- *     header --28 bytes--> (WRITE, 0 < length <= cap) payload --length bytes--> header
- *        |                 (WRITE, length > cap)      skip    --length bytes--> header
+ *     header --28/32 bytes--> (WRITE, 0 < length <= cap) payload --length bytes--> header
+ *        |                    (WRITE, length > cap)      skip    --length bytes--> header
+ *        |                    (other, PAYLOAD_LEN)       skip    --length bytes--> header
  *        +--> (any other command) header
  *
  * "Never trust a length": a write's length is checked against `maxPayload` before any of its
- * payload is buffered. A longer write is reported at once as `oversized-write` (the server
- * answers NBD_EINVAL) and its payload is consumed without being buffered, so the next request
- * still parses: nbdkit's rule that a rejected write still consumes its payload. Only the
- * magic can make the stream untrustworthy: a bad one throws NbdProtocolError.
+ * payload is buffered. A longer write (or, with extended headers, any other command that says it
+ * carries a payload with NBD_CMD_FLAG_PAYLOAD_LEN, which this server does not take) is reported at
+ * once as `skipped-payload` (the server answers NBD_EINVAL) and its payload is consumed without
+ * being buffered, so the next request still parses: nbdkit's rule that a rejected write still
+ * consumes its payload. Only a bad magic, or a payload length too large to count (2^53 bytes or
+ * more), makes the stream untrustworthy: they throw NbdProtocolError.
  *
  * A payload inside one received chunk is handed over as a view of that chunk (no copy).
  */
 import { ByteQueue } from './byte-queue.js';
-import { NBD_CMD } from './constants.js';
+import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
+import { NbdProtocolError } from './errors.js';
+import { decodeExtendedRequest, EXTENDED_REQUEST_SIZE } from './extended-request.js';
 import { decodeRequest, REQUEST_SIZE, type RequestHeader } from './request.js';
 
 export type ParsedRequest =
   | { kind: 'request'; header: RequestHeader; payload: Buffer | undefined }
-  | { kind: 'oversized-write'; header: RequestHeader };
+  | { kind: 'skipped-payload'; header: RequestHeader };
 
 type State = { s: 'header' } | { s: 'payload'; header: RequestHeader } | { s: 'skip'; left: number };
 
@@ -28,9 +34,13 @@ export class RequestParser {
   private readonly q = new ByteQueue();
   private state: State = { s: 'header' };
   private readonly maxPayload: number;
+  private readonly extended: boolean;
+  private readonly headerSize: number;
 
-  constructor(opts: { maxPayload: number }) {
+  constructor(opts: { maxPayload: number; extended?: boolean }) {
     this.maxPayload = opts.maxPayload;
+    this.extended = opts.extended ?? false;
+    this.headerSize = this.extended ? EXTENDED_REQUEST_SIZE : REQUEST_SIZE;
   }
 
   push(chunk: Buffer): void {
@@ -53,14 +63,20 @@ export class RequestParser {
       const st = this.state;
       switch (st.s) {
         case 'header': {
-          if (this.q.length < REQUEST_SIZE) return undefined;
-          const header = decodeRequest(this.q.take(REQUEST_SIZE));
-          if (header.type !== NBD_CMD.WRITE || header.length === 0) {
+          if (this.q.length < this.headerSize) return undefined;
+          const raw = this.q.take(this.headerSize);
+          const header = this.extended ? decodeExtendedRequest(raw) : decodeRequest(raw);
+          const write = header.type === NBD_CMD.WRITE;
+          const payload = write || (this.extended && (header.flags & NBD_CMD_FLAG.PAYLOAD_LEN) !== 0);
+          if (!payload || header.length === 0) {
             return { kind: 'request', header, payload: undefined };
           }
-          if (header.length > this.maxPayload) {
+          if (!write || header.length > this.maxPayload) {
+            if (!Number.isSafeInteger(header.length)) {
+              throw new NbdProtocolError('TOO_LARGE', `a request payload of ${header.length} bytes`);
+            }
             this.state = { s: 'skip', left: header.length };
-            return { kind: 'oversized-write', header };
+            return { kind: 'skipped-payload', header };
           }
           this.state = { s: 'payload', header };
           continue;

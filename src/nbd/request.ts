@@ -24,6 +24,8 @@ export interface RequestHeader {
   handle: bigint;
   offset: number;
   length: number;
+  /** The offset as sent, when `offset` could not hold it exactly (it is Infinity then). */
+  wireOffset?: bigint;
 }
 
 const TWO_32 = 2 ** 32;
@@ -36,17 +38,21 @@ export function decodeRequest(b: Buffer, at = 0): RequestHeader {
     throw new NbdProtocolError('BAD_MAGIC', `request magic 0x${magic.toString(16)} is not NBD_REQUEST_MAGIC`);
   }
   const hi = b.readUInt32BE(at + 16);
-  return {
+  const h: RequestHeader = {
     flags: b.readUInt16BE(at + 4),
     type: b.readUInt16BE(at + 6),
     handle: b.readBigUInt64BE(at + 8),
     offset: hi > MAX_SAFE_HIGH ? Infinity : hi * TWO_32 + b.readUInt32BE(at + 20),
     length: b.readUInt32BE(at + 24),
   };
+  if (hi > MAX_SAFE_HIGH) h.wireOffset = b.readBigUInt64BE(at + 16);
+  return h;
 }
 
 /** Encodes a request header (for clients and tests); `offset` may be any 64-bit value. */
-export function encodeRequest(r: Omit<RequestHeader, 'offset'> & { offset: number | bigint }): Buffer {
+export function encodeRequest(
+  r: Omit<RequestHeader, 'offset' | 'wireOffset'> & { offset: number | bigint },
+): Buffer {
   const b = Buffer.alloc(REQUEST_SIZE);
   b.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
   b.writeUInt16BE(r.flags, 4);

@@ -23,6 +23,7 @@
  */
 import { NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE, NBD_STRUCTURED_REPLY_MAGIC } from './constants.js';
 import { NbdProtocolError } from './errors.js';
+import { decodeBlockStatusExtPayload } from './extended-reply.js';
 
 export const CHUNK_HEADER_SIZE = 20;
 /** Chunk header plus the 64-bit offset of an OFFSET_DATA chunk: where the data starts. */
@@ -147,6 +148,10 @@ export function decodeChunkPayload(chunkType: number, p: Buffer): ChunkPayload {
         extents.push({ length: p.readUInt32BE(at), flags: p.readUInt32BE(at + 4) });
       }
       return { type: 'block-status', contextId: p.readUInt32BE(0), extents };
+    }
+    case NBD_REPLY_TYPE.BLOCK_STATUS_EXT: {
+      const d = decodeBlockStatusExtPayload(p);
+      return d ? { type: 'block-status', ...d } : invalid(`BLOCK_STATUS_EXT with length ${p.length}`);
     }
     case NBD_REPLY_TYPE.ERROR:
     case NBD_REPLY_TYPE.ERROR_OFFSET: {

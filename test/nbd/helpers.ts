@@ -16,6 +16,10 @@ import {
   ByteQueue,
   CHUNK_HEADER_SIZE,
   decodeChunkHeader,
+  decodeExtendedChunkHeader,
+  encodeExtendedRequest,
+  EXTENDED_CHUNK_HEADER_SIZE,
+  NBD_EXTENDED_REPLY_MAGIC,
   decodeChunkPayload,
   decodeOptionReplyHeader,
   decodeSimpleReply,
@@ -114,6 +118,8 @@ export class RawClient {
   private readonly q = new ByteQueue();
   private waiter: (() => void) | undefined;
   private ended = false;
+  /** NBD_OPT_EXTENDED_HEADERS was negotiated: requests and replies use the extended forms. */
+  extended = false;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -204,10 +210,13 @@ export class RawClient {
    */
   async go(
     name: string,
-    opts: { structured?: boolean; contexts?: string[] } = {},
+    opts: { structured?: boolean; extended?: boolean; contexts?: string[] } = {},
   ): Promise<{ size: number; flags: number }> {
     await this.hello();
-    if (opts.structured) await this.option(NBD_OPT.STRUCTURED_REPLY);
+    if (opts.extended) {
+      const r = await this.option(NBD_OPT.EXTENDED_HEADERS);
+      if (r[0]?.type !== NBD_REP.ACK) throw new Error('extended headers refused');
+    } else if (opts.structured) await this.option(NBD_OPT.STRUCTURED_REPLY);
     if (opts.contexts) {
       await this.option(NBD_OPT.SET_META_CONTEXT, encodeMetaContextRequest({ name, queries: opts.contexts }));
     }
@@ -217,6 +226,7 @@ export class RawClient {
     );
     const last = replies[replies.length - 1]!;
     if (last.type !== NBD_REP.ACK) throw new Error(`GO failed: ${last.type} ${last.data.toString()}`);
+    this.extended = opts.extended ?? false;
     for (const r of replies) {
       const i = r.type === NBD_REP.INFO ? decodeInfo(r.data) : undefined;
       if (i?.type === 'export') return { size: i.size, flags: i.flags };
@@ -224,8 +234,12 @@ export class RawClient {
     throw new Error('GO without NBD_INFO_EXPORT');
   }
 
-  request(h: Omit<RequestHeader, 'offset'> & { offset: number | bigint }, payload?: Buffer): void {
-    this.write(payload ? Buffer.concat([encodeRequest(h), payload]) : encodeRequest(h));
+  request(
+    h: Omit<RequestHeader, 'offset' | 'length'> & { offset: number | bigint; length: number | bigint },
+    payload?: Buffer,
+  ): void {
+    const head = this.extended ? encodeExtendedRequest(h) : encodeRequest({ ...h, length: Number(h.length) });
+    this.write(payload ? Buffer.concat([head, payload]) : head);
   }
 
   /** Reads one simple reply (with `dataLength` bytes of data when it succeeded). */
@@ -239,11 +253,26 @@ export class RawClient {
    * Reads the reply to one request when structured replies are on: a simple reply, or chunks up
    * to the one with NBD_REPLY_FLAG_DONE.
    */
-  async reply(): Promise<{ handle: bigint; error: number; chunks: ChunkPayload[] }> {
+  async reply(): Promise<{ handle: bigint; error: number; chunks: ChunkPayload[]; offsets: bigint[] }> {
     const head = await this.read(4);
     if (head.readUInt32BE(0) === NBD_SIMPLE_REPLY_MAGIC) {
       const r = decodeSimpleReply(Buffer.concat([head, await this.read(12)]));
-      return { handle: r.handle, error: r.error, chunks: [] };
+      return { handle: r.handle, error: r.error, chunks: [], offsets: [] };
+    }
+    if (head.readUInt32BE(0) === NBD_EXTENDED_REPLY_MAGIC) {
+      let buf: Buffer = Buffer.concat([head, await this.read(EXTENDED_CHUNK_HEADER_SIZE - 4)]);
+      const chunks: ChunkPayload[] = [];
+      const offsets: bigint[] = [];
+      let error = 0;
+      for (;;) {
+        const h = decodeExtendedChunkHeader(buf);
+        offsets.push(BigInt(h.offset));
+        const p = decodeChunkPayload(h.type, await this.read(h.length));
+        if (p.type === 'error' || p.type === 'error-offset') error = p.error;
+        chunks.push(p);
+        if (h.flags & NBD_REPLY_FLAG_DONE) return { handle: h.handle, error, chunks, offsets };
+        buf = await this.read(EXTENDED_CHUNK_HEADER_SIZE);
+      }
     }
     let buf: Buffer = Buffer.concat([head, await this.read(CHUNK_HEADER_SIZE - 4)]);
     const chunks: ChunkPayload[] = [];
@@ -255,7 +284,7 @@ export class RawClient {
       const p = decodeChunkPayload(h.type, await this.read(h.length));
       if (p.type === 'error' || p.type === 'error-offset') error = p.error;
       chunks.push(p);
-      if (h.flags & NBD_REPLY_FLAG_DONE) return { handle, error, chunks };
+      if (h.flags & NBD_REPLY_FLAG_DONE) return { handle, error, chunks, offsets: [] };
       buf = await this.read(CHUNK_HEADER_SIZE);
     }
   }

@@ -66,6 +66,17 @@ export interface ConnectionContext {
 
 type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
 
+export interface ConnectionStats {
+  phase: Phase;
+  export: string | undefined;
+  inflight: number;
+  inflightBytes: number;
+  /** Reply bytes handed to the socket and not yet sent. */
+  queuedReplyBytes: number;
+  /** Received bytes not yet parsed. */
+  bufferedInputBytes: number;
+}
+
 export class Connection {
   private socket: net.Socket;
   private phase: Phase = 'negotiating';
@@ -97,6 +108,18 @@ export class Connection {
     );
     this.handshakeTimer.unref?.();
     socket.write(encodeGreeting({ handshakeFlags: HANDSHAKE_FLAGS }));
+  }
+
+  /** What the connection holds now (for stats and tests). */
+  stats(): ConnectionStats {
+    return {
+      phase: this.phase,
+      export: this.session?.export.name,
+      inflight: this.inflight,
+      inflightBytes: this.inflightBytes,
+      queuedReplyBytes: this.socket.writableLength,
+      bufferedInputBytes: (this.requests ?? this.options).buffered,
+    };
   }
 
   /** The server is stopping: finish what is in flight, answer the rest with ESHUTDOWN, close. */
@@ -137,6 +160,10 @@ export class Connection {
 
   private readonly onDrain = (): void => {
     if (this.phase === 'transmission') this.pump();
+    if (this.phase === 'negotiating') {
+      this.socket.resume();
+      this.negotiate();
+    }
   };
 
   /** The client closed its side: finish the requests in flight, then close ours. */
@@ -162,6 +189,12 @@ export class Connection {
     try {
       for (;;) {
         if (this.phase !== 'negotiating') return;
+        // A client that sends options without reading the replies is not answered further
+        // until it reads them.
+        if (this.socket.writableLength > this.ctx.limits.maxQueuedReplyBytes) {
+          this.socket.pause();
+          return;
+        }
         const input = this.options.next();
         if (!input) return;
         const step = this.negotiation.handle(input);
@@ -171,7 +204,7 @@ export class Connection {
             break;
           case 'close':
             this.phase = 'draining';
-            this.socket.end();
+            this.settleIfDone();
             return;
           case 'starttls':
             this.upgrade();

@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
+import { Connection, DEFAULT_LIMITS, type ConnectionLimits, type ConnectionStats } from './connection.js';
 import { ExportTable, NbdExport } from './export.js';
 
 /** IANA's port for NBD (proto.md "Newstyle negotiation"). */
@@ -85,6 +85,11 @@ export class NbdServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** One entry per open connection: its phase and what it holds in memory. */
+  stats(): ConnectionStats[] {
+    return [...this.connections].map((c) => c.stats());
   }
 
   /** Stops accepting, drains every connection, and resolves when no device operation is left. */

@@ -192,9 +192,9 @@ export class RawClient {
     return g.readUInt16BE(16);
   }
 
-  /** Sends one option and reads replies up to the final one (ACK or an error). */
-  async option(option: number, data?: Buffer): Promise<{ type: number; data: Buffer }[]> {
-    this.write(encodeOptionRequest(option, data));
+  /** Sends one option (unless `send` is false) and reads replies up to the final one (ACK or an error). */
+  async option(option: number, data?: Buffer, send = true): Promise<{ type: number; data: Buffer }[]> {
+    if (send) this.write(encodeOptionRequest(option, data));
     const replies: { type: number; data: Buffer }[] = [];
     for (;;) {
       const h = decodeOptionReplyHeader(await this.read(OPTION_REPLY_HEADER_SIZE));

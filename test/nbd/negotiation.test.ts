@@ -14,6 +14,7 @@ import {
   decodeExportNameReply,
   decodeInfo,
   decodeMetaContextReply,
+  decodeOptionReplyHeader,
   decodeServerReply,
   encodeClientFlags,
   encodeInfoRequest,
@@ -185,5 +186,30 @@ describe('NBD negotiation', async () => {
     const extra = await RawClient.connect(small.port);
     assert.ok(await extra.closedWithin(2000), 'the third is closed');
     for (const c of clients) c.close();
+  });
+});
+
+test('a client that sends options without reading the replies is not answered past the limit', async () => {
+  const s = await serve([{ name: 'x', device: new MemoryDevice(MiB) }], {
+    limits: { maxQueuedReplyBytes: 64 * 1024 },
+  });
+  const c = await RawClient.connect(s.port);
+  await c.hello();
+  c.socket.pause();
+  // 400000 LISTs make 18 MB of replies, more than the socket buffers hold.
+  const n = 400_000;
+  c.write(Buffer.concat(Array(n).fill(encodeOptionRequest(NBD_OPT.LIST))));
+  await new Promise((r) => setTimeout(r, 300));
+  const [st] = s.server.stats();
+  assert.equal(st?.phase, 'negotiating');
+  assert.ok(st.queuedReplyBytes < 256 * 1024, `${st.queuedReplyBytes} reply bytes queued`);
+  assert.ok(st.bufferedInputBytes < 256 * 1024, `${st.bufferedInputBytes} request bytes buffered`);
+  c.socket.resume();
+  // Each LIST: NBD_REP_SERVER for 'x' (20 + 5 bytes), then NBD_REP_ACK (20 bytes).
+  const all = await c.read(n * 45);
+  assert.deepEqual(decodeOptionReplyHeader(all.subarray(all.length - 20)), {
+    option: NBD_OPT.LIST,
+    type: NBD_REP.ACK,
+    length: 0,
   });
 });

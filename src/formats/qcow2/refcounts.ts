@@ -212,7 +212,10 @@ export class Refcounts {
         const off = c * this.s.clusterSize;
         this.s.metadataClusters.delete(off);
         this.onFreed?.(off);
-        if (f.punch) await this.s.file.discard(off, this.s.clusterSize);
+        // A cluster written only in part (extended L2 subclusters) may end past the end of the
+        // file: punch only what exists.
+        const len = Math.min(this.s.clusterSize, this.s.file.size - off);
+        if (f.punch && len > 0) await this.s.file.discard(off, len);
       }
     }
   }

@@ -17,6 +17,7 @@ export const PROTOCOL_ERROR_CODES = [
   'UNKNOWN_EXPORT', // NBD_OPT_EXPORT_NAME for an export that does not exist (cannot error)
   'TLS_FAILED', // the TLS handshake after NBD_OPT_STARTTLS failed
   'TIMEOUT', // the handshake took too long
+  'OUT_OF_RANGE', // a 64-bit field beyond what a JavaScript number holds exactly (2^53 - 1)
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
@@ -37,4 +38,17 @@ export class OptionError extends Error {
     this.name = 'OptionError';
     this.type = type;
   }
+}
+
+/**
+ * Reads a 64-bit wire field as a number: the one checked place where NBD's 64-bit fields become
+ * numbers (STYLE.md convention 4). A value past 2^53 - 1 cannot be a real offset, length or size
+ * here, and rounding it silently would read or report the wrong bytes, so it drops the stream.
+ */
+export function readWireU64(b: Buffer, at: number, what: string): number {
+  const v = b.readBigUInt64BE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new NbdProtocolError('OUT_OF_RANGE', `${what} ${v} is beyond 2^53 - 1`);
+  }
+  return Number(v);
 }

@@ -6,6 +6,8 @@
  *     S: 16 bits, transmission flags
  *     S: 124 bytes, zeroes (reserved) (unless NBD_FLAG_C_NO_ZEROES was negotiated by the client)
  */
+import { readWireU64 } from './errors.js';
+
 export const EXPORT_NAME_REPLY_SIZE = 10;
 export const EXPORT_NAME_ZEROES = 124;
 
@@ -22,5 +24,5 @@ export function encodeExportNameReply(r: ExportNameReply, noZeroes: boolean): Bu
 }
 
 export function decodeExportNameReply(b: Buffer): ExportNameReply {
-  return { size: Number(b.readBigUInt64BE(0)), flags: b.readUInt16BE(8) };
+  return { size: readWireU64(b, 0, 'export size'), flags: b.readUInt16BE(8) };
 }

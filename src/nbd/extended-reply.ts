@@ -17,7 +17,7 @@
  *     descriptors of 64 bits extent length (nonzero), 64 bits status flags
  */
 import { NBD_EXTENDED_REPLY_MAGIC } from './constants.js';
-import { NbdProtocolError } from './errors.js';
+import { NbdProtocolError, readWireU64 } from './errors.js';
 import type { BlockStatusDescriptor } from './structured-reply.js';
 
 export const EXTENDED_CHUNK_HEADER_SIZE = 32;
@@ -59,7 +59,7 @@ export function decodeExtendedChunkHeader(b: Buffer, at = 0): ExtendedChunkHeade
     type: b.readUInt16BE(at + 6),
     handle: b.readBigUInt64BE(at + 8),
     offset: b.readBigUInt64BE(at + 16),
-    length: Number(b.readBigUInt64BE(at + 24)),
+    length: readWireU64(b, at + 24, 'reply length'),
   };
 }
 
@@ -87,7 +87,10 @@ export function decodeBlockStatusExtPayload(
     return undefined;
   const extents: BlockStatusDescriptor[] = [];
   for (let at = 8; at < p.length; at += 16) {
-    extents.push({ length: Number(p.readBigUInt64BE(at)), flags: Number(p.readBigUInt64BE(at + 8)) });
+    extents.push({
+      length: readWireU64(p, at, 'extent length'),
+      flags: readWireU64(p, at + 8, 'extent flags'),
+    });
   }
   return { contextId: p.readUInt32BE(0), extents };
 }

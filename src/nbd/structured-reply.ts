@@ -22,7 +22,7 @@
  * data is read into (`writeOffsetDataHeader`), so a read reply goes out as one buffer.
  */
 import { NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE, NBD_STRUCTURED_REPLY_MAGIC } from './constants.js';
-import { NbdProtocolError } from './errors.js';
+import { NbdProtocolError, readWireU64 } from './errors.js';
 import { decodeBlockStatusExtPayload } from './extended-reply.js';
 
 export const CHUNK_HEADER_SIZE = 20;
@@ -137,10 +137,10 @@ export function decodeChunkPayload(chunkType: number, p: Buffer): ChunkPayload {
       return p.length === 0 ? { type: 'none' } : invalid(`NONE with length ${p.length}`);
     case NBD_REPLY_TYPE.OFFSET_DATA:
       if (p.length < 9) return invalid(`OFFSET_DATA with length ${p.length}`);
-      return { type: 'offset-data', offset: Number(p.readBigUInt64BE(0)), data: p.subarray(8) };
+      return { type: 'offset-data', offset: readWireU64(p, 0, 'data chunk offset'), data: p.subarray(8) };
     case NBD_REPLY_TYPE.OFFSET_HOLE:
       if (p.length !== 12) return invalid(`OFFSET_HOLE with length ${p.length}`);
-      return { type: 'offset-hole', offset: Number(p.readBigUInt64BE(0)), size: p.readUInt32BE(8) };
+      return { type: 'offset-hole', offset: readWireU64(p, 0, 'hole chunk offset'), size: p.readUInt32BE(8) };
     case NBD_REPLY_TYPE.BLOCK_STATUS: {
       if (p.length < 12 || (p.length - 4) % 8 !== 0) return invalid(`BLOCK_STATUS with length ${p.length}`);
       const extents: BlockStatusDescriptor[] = [];
@@ -162,7 +162,7 @@ export function decodeChunkPayload(chunkType: number, p: Buffer): ChunkPayload {
       const error = p.readUInt32BE(0);
       const message = p.toString('utf8', 6, 6 + n);
       if (tail === 0) return { type: 'error', error, message };
-      return { type: 'error-offset', error, message, offset: Number(p.readBigUInt64BE(6 + n)) };
+      return { type: 'error-offset', error, message, offset: readWireU64(p, 6 + n, 'error offset') };
     }
     default:
       return { type: 'unknown', chunkType, data: Buffer.from(p) };

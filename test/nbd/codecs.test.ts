@@ -233,3 +233,22 @@ test('structured reply chunks: NONE, OFFSET_DATA, OFFSET_HOLE, BLOCK_STATUS, ERR
   assert.equal(decodeChunkPayload(NBD_REPLY_TYPE.ERROR, hex('00000005 0009 61')).type, 'invalid');
   assert.throws(() => decodeChunkHeader(hex(`67446698 0001 0000 ${H} 00000000`)), NbdProtocolError);
 });
+
+test('64-bit reply fields past 2^53 - 1 drop the stream instead of rounding', () => {
+  const big = Buffer.alloc(10);
+  big.writeBigUInt64BE(1n << 60n, 0);
+  assert.throws(
+    () => decodeExportNameReply(big),
+    (e: unknown) => e instanceof NbdProtocolError && e.code === 'OUT_OF_RANGE',
+  );
+  const limit = Buffer.alloc(10);
+  limit.writeBigUInt64BE(BigInt(Number.MAX_SAFE_INTEGER), 0);
+  assert.equal(decodeExportNameReply(limit).size, Number.MAX_SAFE_INTEGER);
+
+  const offsetData = Buffer.alloc(12);
+  offsetData.writeBigUInt64BE(0xffff_ffff_ffff_ffffn, 0);
+  assert.throws(
+    () => decodeChunkPayload(NBD_REPLY_TYPE.OFFSET_DATA, offsetData),
+    (e: unknown) => e instanceof NbdProtocolError && e.code === 'OUT_OF_RANGE',
+  );
+});

@@ -13,6 +13,12 @@ command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 # openssl makes the certificates of the NBD TLS tests.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# iSCSI test peers: libiscsi's tools (iscsi-test-cu for `npm run conformance`, iscsi-inq, iscsi-ls,
+# iscsi-perf) and QEMU's libiscsi block driver (qemu-img and qemu-io with iscsi:// URLs).
+# tgt (tgtd, the benchmark's reference target) is not installed here: `npm run bench -- iscsi`
+# installs it when it runs, without letting the package start a tgtd on port 3260.
+command -v iscsi-test-cu >/dev/null 2>&1 || need+=(libiscsi-bin)
+compgen -G '/usr/lib/*/qemu/block-iscsi.so' >/dev/null || need+=(qemu-block-extra)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

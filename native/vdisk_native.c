@@ -21,6 +21,8 @@
  *    system cannot say: before Linux 6.1, and on tmpfs, which since Linux 6.6 accepts O_DIRECT
  *    at open but serves it from the page cache (the caller checks the file system type then).
  *
+ *  - aioCreate / aioSubmit / aioClose: the io_uring and Linux AIO engines (aio_engine.c).
+ *
  * Errors are thrown as JS Errors carrying `code` (the errno name) and `errno`, like Node's fs.
  */
 #define _GNU_SOURCE
@@ -342,6 +344,9 @@ static napi_value do_dio_align(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* aio_engine.c: io_uring and Linux AIO engines. */
+napi_status aio_register(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL},
@@ -355,6 +360,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"writeNowait", NULL, do_write_nowait, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (aio_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

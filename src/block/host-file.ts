@@ -21,6 +21,9 @@
  * Whatever they do not finish goes to the thread pool as before, so a slow disk never stalls the
  * event loop. Writes in writethrough mode always take the thread pool (O_DSYNC waits).
  *
+ * Transfers that do not finish at once run on the file's I/O engine (aio.ts: the thread pool,
+ * io_uring or Linux AIO, QEMU's aio=threads|io_uring|native).
+ *
  * Every request counts itself in flight; `close` refuses new requests, waits for those in flight,
  * then flushes and closes the descriptor (a request still queued on the thread pool must never
  * reach a descriptor number that the process has meanwhile reused for another file).
@@ -37,12 +40,15 @@ import {
   type WriteOptions,
   type ZeroOptions,
 } from './device.js';
+import { aioEngine, type AioEngine, type AioMode } from './aio.js';
 import { acquireImageLock, releaseImageLock } from './image-lock.js';
 import { alignedBuffer, FALLOC, native, SEEK_DATA, SEEK_HOLE } from './native.js';
 
 export interface HostFileOptions {
   readOnly?: boolean;
   cache?: CacheMode;
+  /** The I/O engine (aio.ts): threads (default), io_uring, or native (direct cache modes only). */
+  aio?: AioMode;
   /** Take the image lock (default true). */
   lock?: boolean;
   /** Create the file if it does not exist (fails if it does, unless `truncate`). */
@@ -58,28 +64,13 @@ const NOWAIT_MAX = 64 * 1024;
 /** statfs f_type of tmpfs: accepts O_DIRECT since Linux 6.6 but still goes through the page cache. */
 const TMPFS_MAGIC = 0x01021994;
 
-function readAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-function writeAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-function fdatasyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
 export class HostFile implements BlockDevice {
   readonly path: string;
   readonly flags: CacheFlags;
   readonly caps: BlockCaps;
   /** Alignment of offsets, lengths and buffers for direct I/O (1 when not direct). */
   readonly align: number;
+  readonly aio: AioEngine;
   private fd: number;
   private length: number;
   private readonly rmw = new RangeLock();
@@ -97,8 +88,10 @@ export class HostFile implements BlockDevice {
     flags: CacheFlags,
     readOnly: boolean,
     align: number,
+    aio: AioEngine,
   ) {
     this.path = path;
+    this.aio = aio;
     this.fd = fd;
     this.length = length;
     this.flags = flags;
@@ -122,6 +115,14 @@ export class HostFile implements BlockDevice {
     const flags = cacheFlags(opts.cache ?? 'writeback');
     const C = fs.constants;
     const mode = opts.cache ?? 'writeback';
+    if (opts.aio === 'native' && !flags.direct) {
+      throw new BlockError(
+        'INVALID',
+        `aio=native requires a direct cache mode (cache=none or directsync), not cache=${mode}: ` +
+          'Linux AIO is only asynchronous for O_DIRECT',
+      );
+    }
+    const aio = aioEngine(opts.aio ?? 'threads');
     let oflags = readOnly ? C.O_RDONLY : C.O_RDWR;
     if (opts.create) oflags |= C.O_CREAT | (opts.truncate ? C.O_TRUNC : C.O_EXCL);
     if (flags.writethrough) oflags |= C.O_DSYNC;
@@ -144,7 +145,7 @@ export class HostFile implements BlockDevice {
       const length = st.isBlockDevice() ? blockDeviceSize(fd) : st.size;
       const align = flags.direct ? directAlignment(fd, path, mode, st) : 1;
       if (opts.lock ?? true) acquireImageLock(fd, path, !readOnly);
-      return new HostFile(path, fd, length, flags, readOnly, align);
+      return new HostFile(path, fd, length, flags, readOnly, align, aio);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -223,7 +224,7 @@ export class HostFile implements BlockDevice {
     }
     try {
       while (done < buf.length) {
-        const n = await readAsync(this.fd, buf, done, buf.length - done, pos + done);
+        const n = await this.aio.read(this.fd, done === 0 ? buf : buf.subarray(done), pos + done);
         if (n === 0) {
           buf.fill(0, done);
           return;
@@ -242,7 +243,7 @@ export class HostFile implements BlockDevice {
     }
     try {
       while (done < buf.length) {
-        done += await writeAsync(this.fd, buf, done, buf.length - done, pos + done);
+        done += await this.aio.write(this.fd, done === 0 ? buf : buf.subarray(done), pos + done);
       }
     } catch (err) {
       throw fromSystemError(err, `write to ${this.path} at ${pos + done} failed`);
@@ -318,7 +319,7 @@ export class HostFile implements BlockDevice {
   private async doFlush(): Promise<void> {
     if (this.flags.noFlush || this.caps.readOnly) return;
     try {
-      await fdatasyncAsync(this.fd);
+      await this.aio.fdatasync(this.fd);
     } catch (err) {
       throw fromSystemError(err, `flush of ${this.path} failed`);
     }

@@ -5,3 +5,4 @@ export * from './host-file.js';
 export * from './memory.js';
 export * from './image-lock.js';
 export { alignedBuffer, native } from './native.js';
+export * from './aio.js';

@@ -1,7 +1,7 @@
 /**
  * Loader for the native helper (native/vdisk_native.c), built by node-gyp at install time.
- * It provides what Node's fs lacks: aligned buffers for O_DIRECT, fallocate, SEEK_DATA/SEEK_HOLE
- * and open-file-description locks.
+ * It provides what Node's fs lacks: aligned buffers for O_DIRECT, fallocate, SEEK_DATA/SEEK_HOLE,
+ * open-file-description locks and the io_uring / Linux AIO engines.
  */
 import { createRequire } from 'node:module';
 import { BlockError } from '../util/index.js';
@@ -27,6 +27,23 @@ export interface NativeHelper {
    */
   readNowait?(fd: number, buf: Buffer, offset: number): number;
   writeNowait?(fd: number, buf: Buffer, offset: number): number;
+  /** The io_uring / Linux AIO engines (native/aio_engine.c; used by aio.ts). */
+  aioCreate?(
+    kind: 'io_uring' | 'native',
+    depth: number,
+    results: Int32Array,
+    onComplete: (count: number) => void,
+  ): unknown;
+  aioSubmit?(
+    engine: unknown,
+    op: number,
+    fd: number,
+    buf: Buffer | null,
+    pos: number,
+    id: number,
+    rwFlags: number,
+  ): number;
+  aioClose?(engine: unknown): void;
 }
 
 /** fallocate(2) modes. */

@@ -6,7 +6,7 @@
  * also take 0x hex, pattern bytes take decimal, 0x hex or 0 octal (C's strtol base 0), and
  * `-o` option strings are QEMU's `key=value,...` with `,,` standing for a literal comma.
  */
-import { parseCacheMode, type CacheMode } from '../block/index.js';
+import { parseAioMode, parseCacheMode, type AioMode, type CacheMode } from '../block/index.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../formats/index.js';
 import { parseSize, UsageError } from '../util/index.js';
 
@@ -29,6 +29,10 @@ export function parseOutput(text: string | undefined): OutputFormat {
 
 export function parseCache(text: string | undefined): CacheMode | undefined {
   return text === undefined ? undefined : parseCacheMode(text);
+}
+
+export function parseAio(text: string | undefined): AioMode | undefined {
+  return text === undefined ? undefined : parseAioMode(text);
 }
 
 export const PREALLOCATION_MODES = ['off', 'metadata', 'falloc', 'full'] as const;

@@ -2,7 +2,7 @@
  * `vdisk nbd serve`: exports images over NBD, modelled on qemu-nbd.
  *
  *     vdisk nbd serve [-f fmt] [-x NAME]... [-b ADDR] [-p PORT | -k SOCKET] [-r] [-e N]
- *                     [--cache MODE] [--discard ignore|unmap] [-D TEXT]...
+ *                     [--cache MODE] [--aio MODE] [--discard ignore|unmap] [-D TEXT]...
  *                     [--tls-creds DIR] [--tls-psk FILE] IMAGE...
  *
  * Each image is one export, named by its `-x` (in order) or by its file's base name; the empty
@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { CacheMode } from '../block/index.js';
+import type { AioMode, CacheMode } from '../block/index.js';
 import { openImage, type Image, type ImageFormat } from '../formats/index.js';
 import {
   loadX509Dir,
@@ -35,7 +35,7 @@ import {
   type NbdTlsConfig,
 } from '../nbd/index.js';
 import { UsageError } from '../util/index.js';
-import { collect, parseCache, parseOptionalFormat } from './args.js';
+import { collect, parseAio, parseCache, parseOptionalFormat } from './args.js';
 import { errorMessage, print, printError } from './output.js';
 
 export interface NbdServeOptions {
@@ -47,6 +47,7 @@ export interface NbdServeOptions {
   readOnly?: boolean;
   shared?: string;
   cache?: CacheMode;
+  aio?: AioMode;
   discard?: string;
   descriptions?: string[];
   tlsCreds?: string;
@@ -62,6 +63,7 @@ export interface ServePlan {
   discard: DiscardMode;
   format?: ImageFormat;
   cache?: CacheMode;
+  aio?: AioMode;
   tls?: NbdTlsConfig;
 }
 
@@ -131,6 +133,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
     discard,
     format: o.format,
     cache: o.cache,
+    aio: o.aio,
     tls,
   };
 }
@@ -154,7 +157,12 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
   try {
     for (const img of plan.images) {
       opened.push(
-        await openImage(img.file, { format: plan.format, readOnly: plan.readOnly, cache: plan.cache }),
+        await openImage(img.file, {
+          format: plan.format,
+          readOnly: plan.readOnly,
+          cache: plan.cache,
+          aio: plan.aio,
+        }),
       );
     }
     server = new NbdServer({
@@ -241,6 +249,10 @@ export function registerNbdCommands(program: Command, run: Runner): void {
     .option('-r, --read-only', 'export read-only')
     .option('-e, --shared <n>', 'connections served at once (default 64)')
     .option('--cache <mode>', 'writeback, none, writethrough, directsync or unsafe (default writeback)')
+    .option(
+      '--aio <mode>',
+      'I/O engine: threads (default), io_uring, or native (needs cache none/directsync)',
+    )
     .option('--discard <mode>', 'ignore (default) or unmap: whether trim and zeroes may free space')
     .option(
       '-D, --description <text>',
@@ -260,6 +272,7 @@ export function registerNbdCommands(program: Command, run: Runner): void {
           readOnly: o['readOnly'] === true,
           shared: str(o['shared']),
           cache: parseCache(str(o['cache'])),
+          aio: parseAio(str(o['aio'])),
           discard: str(o['discard']),
           descriptions: o['description'] as string[] | undefined,
           tlsCreds: str(o['tlsCreds']),

@@ -2,7 +2,7 @@
  * What every image format driver offers on top of BlockDevice: its identity, its backing chain,
  * resizing, and the facts `vdisk img info` prints.
  */
-import type { BlockDevice, CacheMode } from '../block/index.js';
+import type { AioMode, BlockDevice, CacheMode } from '../block/index.js';
 
 export const IMAGE_FORMATS = ['raw', 'qcow2', 'vmdk'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -55,6 +55,8 @@ export interface OpenImageOptions {
   format?: ImageFormat;
   readOnly?: boolean;
   cache?: CacheMode;
+  /** The host I/O engine, QEMU's aio= (threads, io_uring, native); backing files use the same. */
+  aio?: AioMode;
   /** Open the backing chain (default true). Without it, unallocated ranges read as zeroes. */
   openBacking?: boolean;
   /** Take image locks (default true). */

@@ -12,9 +12,10 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { aioEngine, type AioMode } from '../../src/block/index.js';
 import { NBD_CMD, NBD_ERRNO } from '../../src/nbd/index.js';
 import { assertQemuCheckClean, pattern, qemuImgOk, qemuIo, qemuIoOk, readAt } from '../helpers/qemu.js';
-import { tmpDir } from '../helpers/tmp.js';
+import { directIoUnavailable, tmpDir } from '../helpers/tmp.js';
 import { describeRun, RawClient, run, skipWithout } from './helpers.js';
 
 const VDISK = path.resolve('bin/vdisk.js');
@@ -48,6 +49,16 @@ async function startServer(args: string[], exports = 1): Promise<Server> {
     void exited.then((code) => reject(new Error(`vdisk nbd serve exited ${code}: ${err}`)));
   });
   return { proc, uris, exited, stderr: () => err };
+}
+
+/** Why this host cannot run an aio engine (the open's own message), or undefined. */
+function aioUnavailable(mode: AioMode): string | undefined {
+  try {
+    aioEngine(mode);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 const portOf = (uri: string): number => Number(/:(\d+)\//.exec(uri)![1]);
@@ -147,6 +158,49 @@ describe('vdisk nbd serve', { skip }, () => {
     assert.equal(await srv.exited, 0);
   });
 
+  for (const aio of ['io_uring', 'native'] as const) {
+    const cache = aio === 'native' ? 'none' : 'writeback';
+    const why = aioUnavailable(aio) ?? (aio === 'native' ? directIoUnavailable(dir) : undefined);
+    test(
+      `--aio ${aio} --cache ${cache}: qemu-io writes and reads a qcow2 image through it`,
+      { skip: why },
+      async () => {
+        const img = path.join(dir, `aio-${aio}.qcow2`);
+        qemuImgOk(['create', '-q', '-f', 'qcow2', img, '64M']);
+        const srv = await startServer(['-b', '127.0.0.1', '-p', '0', '--aio', aio, '--cache', cache, img]);
+        const uri = srv.uris[0]!;
+        const w = await run('qemu-io', [
+          '-f',
+          'raw',
+          '-c',
+          'write -P 0x5a 1M 3M',
+          '-c',
+          'write -P 0x33 7k 9k',
+          '-c',
+          'flush',
+          uri,
+        ]);
+        assert.equal(w.status, 0, describeRun(w));
+        const r = await run('qemu-io', [
+          '-f',
+          'raw',
+          '-c',
+          'read -P 0x5a 1M 7k',
+          '-c',
+          'read -P 0x33 7k 9k',
+          '-c',
+          'read -P 0 5M 1M',
+          uri,
+        ]);
+        assert.equal(r.status, 0, describeRun(r));
+        assert.doesNotMatch(r.stdout, /Pattern verification failed/, describeRun(r));
+        srv.proc.kill('SIGTERM');
+        assert.equal(await srv.exited, 0, srv.stderr());
+        assertQemuCheckClean(img, `after aio=${aio}`);
+      },
+    );
+  }
+
   test('bad arguments: one line on stderr and exit 1', async () => {
     const img = path.join(dir, 'bad.raw');
     qemuImgOk(['create', '-q', '-f', 'raw', img, '1M']);
@@ -158,6 +212,8 @@ describe('vdisk nbd serve', { skip }, () => {
       [[img, img], /two exports are named/],
       [['-x', 'a', '-x', 'b', img], /2 export names/],
       [['--cache', 'sometimes', img], /invalid cache mode/],
+      [['--aio', 'fast', img], /invalid aio mode/],
+      [['-p', '0', '--aio', 'native', img], /aio=native requires a direct cache mode/],
       [['-p', '0', path.join(dir, 'missing.raw')], /missing\.raw/],
       [['--tls-creds', path.join(dir, 'nocreds'), img], /server-cert\.pem is missing/],
       [['--tls-psk', img, img], /identity:hexkey|no keys/],

@@ -130,6 +130,7 @@ export class Qcow2Image implements Image {
     const hf = await HostFile.open(file, {
       readOnly,
       cache: opts.cache ?? 'writeback',
+      ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
     });
     try {
@@ -373,6 +374,7 @@ export class Qcow2Image implements Image {
       return await this.opener(backingPath, {
         readOnly: true,
         cache: this.openOptions.cache ?? 'writeback',
+        ...(this.openOptions.aio ? { aio: this.openOptions.aio } : {}),
         ...(fmt ? { format: fmt as ImageFormat } : {}),
       });
     } catch (err) {

@@ -27,6 +27,7 @@ export class RawImage implements Image {
     const file = await HostFile.open(path, {
       readOnly: opts.readOnly ?? false,
       cache: opts.cache ?? 'writeback',
+      ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
     });
     return new RawImage(file);

@@ -13,7 +13,7 @@
  * file would conflict with our own image lock), read-write when any of its lines is RW.
  */
 import path from 'node:path';
-import { HostFile, type CacheMode } from '../../block/index.js';
+import { HostFile, type AioMode, type CacheMode } from '../../block/index.js';
 import { BlockError, isBlockError } from '../../util/index.js';
 import {
   decodeDescriptor,
@@ -31,6 +31,7 @@ import { isEmptyStream, StreamWriter } from './stream-writer.js';
 export interface OpenFilesOptions {
   readOnly: boolean;
   cache: CacheMode;
+  aio?: AioMode | undefined;
   lock: boolean;
 }
 
@@ -80,7 +81,7 @@ function checkVersion(o: OpenedSparse, file: string, readOnly: boolean): void {
 
 /** Opens the disk whose descriptor or monolithic image is `file`. */
 export async function openExtents(file: string, o: OpenFilesOptions): Promise<OpenedDisk> {
-  const main = await HostFile.open(file, { readOnly: o.readOnly, cache: o.cache, lock: o.lock });
+  const main = await HostFile.open(file, { readOnly: o.readOnly, cache: o.cache, aio: o.aio, lock: o.lock });
   const files = new Map<string, HostFile>([[path.resolve(file), main]]);
   try {
     if (main.size < 4) throw new BlockError('BAD_FORMAT', `${file} is too small to be a VMDK image`);
@@ -180,6 +181,7 @@ async function openDescribed(
       const f = await HostFile.open(p, {
         readOnly: o.readOnly || !writable.has(p),
         cache: o.cache,
+        aio: o.aio,
         lock: o.lock,
       });
       files.set(p, f);

@@ -75,6 +75,7 @@ export class VmdkImage implements Image {
     const o = await openExtents(file, {
       readOnly,
       cache: opts.cache ?? 'writeback',
+      ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
     });
     return new VmdkImage(o.main, o.descriptor, o.extents, readOnly);

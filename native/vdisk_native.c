@@ -4,6 +4,9 @@
  *  - allocAligned(size, align): memory aligned for O_DIRECT, handed to JS as an external
  *    ArrayBuffer that frees itself when collected. Node Buffers carry no alignment promise,
  *    and O_DIRECT needs buffer address, file offset and length aligned to the logical block.
+ *  - pageOffset(buf, align): a buffer's address modulo align, for aligned views of ordinary
+ *    (garbage-collected) Buffers: the kernel copies file data into page-aligned memory several
+ *    times faster than into memory at malloc's 16-byte alignment.
  *  - fallocate(fd, mode, offset, length): punch hole, zero range and preallocation, run on
  *    the libuv thread pool because preallocating a large file can take seconds.
  *  - seek(fd, offset, whence): lseek with SEEK_DATA / SEEK_HOLE for sparse-aware block status.
@@ -132,6 +135,25 @@ static napi_value alloc_aligned(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EVDISKNATIVE", "allocAligned: cannot create external ArrayBuffer");
     return NULL;
   }
+  return result;
+}
+
+/* pageOffset(buf, align): the buffer's address modulo `align` (a power of two), so that JS can
+ * carve an aligned view out of an ordinary, garbage-collected allocation. */
+static napi_value page_offset(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  int64_t align;
+  napi_typedarray_type type;
+  size_t length, byte_offset;
+  void *data;
+  napi_value ab;
+  if (!get_args(env, info, 2, argv) || !get_i64(env, argv[1], &align)) return NULL;
+  if (align < 1 || (align & (align - 1)) != 0) {
+    napi_throw_range_error(env, "EINVAL", "pageOffset: alignment must be a power of two");
+    return NULL;
+  }
+  CHECK(napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byte_offset));
+  CHECK(napi_create_int64(env, (int64_t)((uintptr_t)data & (uintptr_t)(align - 1)), &result));
   return result;
 }
 
@@ -350,6 +372,7 @@ napi_status aio_register(napi_env env, napi_value exports);
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL},
+      {"pageOffset", NULL, page_offset, NULL, NULL, NULL, napi_default, NULL},
       {"fallocate", NULL, do_fallocate, NULL, NULL, NULL, napi_default, NULL},
       {"seek", NULL, do_seek, NULL, NULL, NULL, napi_default, NULL},
       {"ofdLock", NULL, do_ofd_lock, NULL, NULL, NULL, napi_default, NULL},

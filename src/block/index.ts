@@ -4,5 +4,5 @@ export * from './cache-mode.js';
 export * from './host-file.js';
 export * from './memory.js';
 export * from './image-lock.js';
-export { alignedBuffer, native } from './native.js';
+export { alignedBuffer, native, pageAlignedBuffer } from './native.js';
 export * from './aio.js';

@@ -30,7 +30,7 @@
  * that no flush happens before the end; sources use writeback (-T).
  */
 import fs from 'node:fs';
-import type { CacheMode } from '../block/index.js';
+import { pageAlignedBuffer, type CacheMode } from '../block/index.js';
 import { createImage, openImage, type Image, type ImageFormat } from '../formats/index.js';
 import { alignDown, BlockError, Mutex, parseSize, UsageError, isZero } from '../util/index.js';
 import { parseFormat, parseOptionString } from './args.js';
@@ -330,7 +330,10 @@ class ConvertCopy {
   }
 
   private async worker(): Promise<void> {
-    const buf = Buffer.allocUnsafe(BUF_SIZE);
+    // Page-aligned: the kernel copies into a misaligned buffer (malloc's 16-byte alignment)
+    // several times slower than into an aligned one (measured: 1 GiB from the page cache in
+    // 440-530 ms against 80-100 ms).
+    const buf = pageAlignedBuffer(BUF_SIZE);
     for (;;) {
       let chunk: Chunk;
       const release = await this.handOut.lock();

@@ -108,7 +108,7 @@ async function trim(h: RequestHeader, s: Session): Promise<void> {
 async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Buffer[]> {
   if (h.length === 0 && style.structured) return [style.none(h)];
   const room = style.dataHeaderSize;
-  const b = replyBuffer(room + h.length);
+  const b = replyBuffer(room, h.length);
   const data = b.subarray(room);
   await s.export.device.read(h.offset, data);
   // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.

@@ -11,7 +11,13 @@
  * to its new clusters before the L2 entry points at them, so a concurrent reader of another
  * cluster never sees a half-built mapping.
  */
-import { checkRange, type Extent, type WriteOptions, type ZeroOptions } from '../../block/index.js';
+import {
+  checkRange,
+  pageAlignedBuffer,
+  type Extent,
+  type WriteOptions,
+  type ZeroOptions,
+} from '../../block/index.js';
 import { alignDown, alignUp, BlockError, RangeLock } from '../../util/index.js';
 import type { Image } from '../image.js';
 import type { ClusterMap } from './cluster-map.js';
@@ -315,7 +321,7 @@ export class DataPath {
         // Whole clusters: write the caller's bytes as they are, without a copy.
         buf = data.subarray(pos - offset, pos - offset + chunk);
       } else {
-        buf = Buffer.allocUnsafe(count * cs);
+        buf = pageAlignedBuffer(count * cs); // read into: aligned is several times faster
         if (head > 0) await this.readGuest(runStart, buf.subarray(0, head));
         data.copy(buf, head, pos - offset, pos - offset + chunk);
         if (head + chunk < buf.length)
@@ -357,7 +363,7 @@ export class DataPath {
     if (fresh || owned) {
       const lo = within - (within % unit);
       const hi = Math.min(cs, Math.ceil((within + data.length) / unit) * unit);
-      const buf = Buffer.allocUnsafe(hi - lo);
+      const buf = pageAlignedBuffer(hi - lo);
       if (within > lo) await this.readGuest(base + lo, buf.subarray(0, within - lo));
       data.copy(buf, within - lo);
       if (within + data.length < hi)
@@ -378,7 +384,7 @@ export class DataPath {
       return;
     }
     // Shared with a snapshot, or compressed: copy the whole cluster.
-    const buf = Buffer.allocUnsafe(cs);
+    const buf = pageAlignedBuffer(cs);
     await this.readGuest(base, buf);
     data.copy(buf, within);
     const host = await this.s.meta.run(() => this.rc.allocate(1));

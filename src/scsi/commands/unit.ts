@@ -1,0 +1,57 @@
+/**
+ * TEST UNIT READY (SPC-4 §6.37), REQUEST SENSE (§6.29), START STOP UNIT (SBC-3 §5.25) and
+ * PREVENT ALLOW MEDIUM REMOVAL (SBC-3 §5.14, per I_T nexus).
+ *
+ * REQUEST SENSE returns the oldest pending unit attention of the nexus (and clears it), else
+ * NO SENSE / NO ADDITIONAL SENSE INFORMATION with GOOD status: the core delivers every other
+ * sense with its command (autosense), so nothing else is ever pending. DESC = 1 asks for
+ * descriptor format.
+ *
+ * The medium is not removable and is never stopped: START STOP UNIT is accepted and changes
+ * nothing (as LIO does); a medium removal request (LOEJ = 1, START = 0) while any nexus prevents
+ * removal fails with MEDIUM REMOVAL PREVENTED (SBC-3 §5.25).
+ */
+import { encodeSense } from '../sense.js';
+import { ASC, SenseKey } from '../sense-codes.js';
+import { invalidCdbField, illegalRequest } from '../errors.js';
+import type { CommandContext, CommandResult } from './command.js';
+
+export async function testUnitReady(): Promise<CommandResult> {
+  return {};
+}
+
+export async function requestSense(ctx: CommandContext): Promise<CommandResult> {
+  const desc = !!(ctx.cdb[1]! & 1);
+  const ua = ctx.state.ua.take();
+  const key = ua === undefined ? SenseKey.NO_SENSE : SenseKey.UNIT_ATTENTION;
+  return {
+    dataIn: encodeSense({
+      format: desc ? 'descriptor' : 'fixed',
+      current: true,
+      key,
+      asc: ua ?? ASC.NO_ADDITIONAL_SENSE,
+    }),
+  };
+}
+
+export async function startStopUnit(ctx: CommandContext): Promise<CommandResult> {
+  const b4 = ctx.cdb[4]!;
+  const powerCondition = b4 >> 4;
+  const loej = !!(b4 & 0x02);
+  const start = !!(b4 & 0x01);
+  // SBC-3 Table 89: 0h START_VALID, 1h ACTIVE, 2h IDLE, 3h STANDBY, 7h LU_CONTROL, Ah FORCE_IDLE_0,
+  // Bh FORCE_STANDBY_0; others reserved.
+  if (![0x0, 0x1, 0x2, 0x3, 0x7, 0xa, 0xb].includes(powerCondition)) throw invalidCdbField(4, 7);
+  if (powerCondition === 0 && loej && !start && ctx.lu.removalPrevented) {
+    throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
+  }
+  return {};
+}
+
+export async function preventAllowMediumRemoval(ctx: CommandContext): Promise<CommandResult> {
+  const prevent = ctx.cdb[4]! & 0x03;
+  // SBC-3 Table 59: 00b allowed, 01b prevented; 10b/11b are obsolete.
+  if (prevent & 0x02) throw invalidCdbField(4, 1);
+  ctx.state.preventRemoval = prevent === 1;
+  return {};
+}

@@ -1,0 +1,94 @@
+/**
+ * The task set of one logical unit (SAM-5 §8): every command in flight on it, from every I_T
+ * nexus, in arrival order, so that task management and resets can find them across sessions.
+ *
+ * Ordering (SAM-5 §8.6, task attributes): a HEAD OF QUEUE task runs at once; a SIMPLE task waits
+ * for every ORDERED task that entered before it; an ORDERED task waits for every task that
+ * entered before it. ACA tasks are never admitted (NormACA = 0), so the dispatcher treats them as
+ * SIMPLE.
+ *
+ * Aborting: block I/O cannot be cancelled. An aborted task that has not started yet never starts;
+ * one that is running completes its I/O, and either way its response is TASK ABORTED.
+ * `awaitEnd` resolves when the task has left the set, which is when task management functions
+ * report completion (SAM-5 §7.1: "the task manager shall ... complete ... after all affected
+ * tasks have been aborted").
+ */
+import type { ItNexus, TaskAttribute } from './task.js';
+
+export class Task {
+  aborted = false;
+  /** Set when the abort came from another I_T nexus (for COMMANDS CLEARED BY ANOTHER INITIATOR). */
+  abortedByOther = false;
+  started = false;
+  private endResolve!: () => void;
+  readonly ended: Promise<void>;
+  private abortResolve!: () => void;
+  /** Resolves when the task is aborted. */
+  readonly abortSignal: Promise<void>;
+
+  constructor(
+    readonly nexus: ItNexus,
+    readonly tag: number,
+    readonly attribute: TaskAttribute,
+    readonly name: string,
+  ) {
+    this.ended = new Promise((r) => (this.endResolve = r));
+    this.abortSignal = new Promise((r) => (this.abortResolve = r));
+  }
+
+  abort(byOther: boolean): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortedByOther = byOther;
+    this.abortResolve();
+  }
+
+  /** @internal called by TaskSet.end. */
+  markEnded(): void {
+    this.endResolve();
+  }
+}
+
+export class TaskSet {
+  private readonly tasks: Task[] = [];
+
+  /** Enters a task; returns it with a promise that resolves when it may run (or was aborted). */
+  enter(task: Task): Promise<void> {
+    const earlier = this.tasks.slice();
+    this.tasks.push(task);
+    let blockers: Task[];
+    switch (task.attribute) {
+      case 'head-of-queue':
+        blockers = [];
+        break;
+      case 'ordered':
+        blockers = earlier;
+        break;
+      case 'simple':
+      case 'aca':
+        blockers = earlier.filter((t) => t.attribute === 'ordered');
+        break;
+    }
+    if (blockers.length === 0) return Promise.resolve();
+    return Promise.race([Promise.all(blockers.map((t) => t.ended)).then(() => undefined), task.abortSignal]);
+  }
+
+  end(task: Task): void {
+    const i = this.tasks.indexOf(task);
+    if (i >= 0) this.tasks.splice(i, 1);
+    task.markEnded();
+  }
+
+  find(nexusKey: string, tag: number): Task | undefined {
+    return this.tasks.find((t) => t.nexus.key === nexusKey && t.tag === tag);
+  }
+
+  /** The tasks matching `pred`, in arrival order. */
+  select(pred: (t: Task) => boolean): Task[] {
+    return this.tasks.filter(pred);
+  }
+
+  get size(): number {
+    return this.tasks.length;
+  }
+}

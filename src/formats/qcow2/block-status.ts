@@ -49,14 +49,14 @@ export class BlockStatusReader {
         const gc = Math.floor(pos / cs);
         const within = pos - gc * cs;
         const n = Math.min(cs - within, end - pos);
-        const e = await this.map.entry(gc);
+        const e = this.map.entryNow(gc) ?? (await this.map.entry(gc));
         switch (e.kind) {
           case 'normal': {
             // One host query for the whole host-contiguous run.
             let m = n;
             while (pos + m < end) {
               const g2 = Math.floor((pos + m) / cs);
-              const e2 = await this.map.entry(g2);
+              const e2 = this.map.entryNow(g2) ?? (await this.map.entry(g2));
               if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
               m += Math.min(cs, end - pos - m);
             }
@@ -104,7 +104,10 @@ export class BlockStatusReader {
             let m = n;
             while (
               pos + m < end &&
-              (await this.map.entry(Math.floor((pos + m) / cs))).kind === 'unallocated'
+              (
+                this.map.entryNow(Math.floor((pos + m) / cs)) ??
+                (await this.map.entry(Math.floor((pos + m) / cs)))
+              ).kind === 'unallocated'
             ) {
               m += Math.min(cs, end - pos - m);
             }

@@ -83,14 +83,14 @@ export class DataPath {
       const pos = offset + done;
       const gc = Math.floor(pos / cs);
       const within = pos - gc * cs;
-      const e = await this.map.entry(gc);
+      const e = this.map.entryNow(gc) ?? (await this.map.entry(gc));
       let n = Math.min(cs - within, buf.length - done);
       switch (e.kind) {
         case 'normal': {
           // Coalesce clusters that are contiguous on the host too.
           let next = gc + 1;
           while (done + n < buf.length) {
-            const e2 = await this.map.entry(next);
+            const e2 = this.map.entryNow(next) ?? (await this.map.entry(next));
             if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (next - gc) * cs) break;
             n += Math.min(cs, buf.length - done - n);
             next++;
@@ -103,7 +103,10 @@ export class DataPath {
           break;
         case 'unallocated': {
           let next = gc + 1;
-          while (done + n < buf.length && (await this.map.entry(next)).kind === 'unallocated') {
+          while (
+            done + n < buf.length &&
+            (this.map.entryNow(next) ?? (await this.map.entry(next))).kind === 'unallocated'
+          ) {
             n += Math.min(cs, buf.length - done - n);
             next++;
           }
@@ -252,7 +255,7 @@ export class DataPath {
     while (done < data.length) {
       const pos = offset + done;
       const gc = Math.floor(pos / cs);
-      const e = await this.map.entry(gc);
+      const e = this.map.entryNow(gc) ?? (await this.map.entry(gc));
       const n = Math.min(cs - (pos - gc * cs), data.length - done);
       if (!(e.kind === 'normal' || e.kind === 'partial') || !e.copied) return false;
       if (
@@ -287,7 +290,7 @@ export class DataPath {
     let pos = offset;
     while (pos < end) {
       const gc = Math.floor(pos / cs);
-      const e = await this.map.entry(gc);
+      const e = this.map.entryNow(gc) ?? (await this.map.entry(gc));
       if (e.kind === 'invalid') throw this.s.markCorrupt(e.reason);
       if (e.kind === 'normal' && e.copied) {
         const n = Math.min((gc + 1) * cs, end) - pos;
@@ -305,7 +308,7 @@ export class DataPath {
       let gcEnd = gc + 1;
       const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
       while (gcEnd * cs < end && gcEnd - gc < maxRun) {
-        const e2 = await this.map.entry(gcEnd);
+        const e2 = this.map.entryNow(gcEnd) ?? (await this.map.entry(gcEnd));
         if (e2.kind === 'invalid') throw this.s.markCorrupt(e2.reason);
         if (e2.kind === 'normal' && e2.copied) break;
         olds.push(e2);

@@ -8,6 +8,7 @@
  * refused with INVALID FIELD IN COMMAND INFORMATION UNIT. Data-Out longer than the CDB asks for
  * is ignored beyond the CDB's length.
  */
+import { pageAlignedBuffer } from '../../block/index.js';
 import type { BlockCdb } from '../cdb/block-cdb.js';
 import {
   illegalRequest,
@@ -59,9 +60,12 @@ export function dataOutFor(ctx: CommandContext, need: number, blockSize: number)
   return d;
 }
 
-/** Reads [offset, offset + length) in device-sized pieces. */
+/**
+ * Reads [offset, offset + length) in device-sized pieces, into a page-aligned buffer (the kernel
+ * copies page-cache data into page-aligned memory several times faster, see block/native.ts).
+ */
 export async function readRange(lu: LogicalUnit, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = pageAlignedBuffer(length);
   const max = lu.device.caps.maxTransfer;
   try {
     for (let done = 0; done < length; done += max) {

@@ -11,9 +11,10 @@
  *
  * WRITE SAME: one block of Data-Out (none with NDOB = 1, which means zeroes) written to every
  * block of the range. NUMBER OF LOGICAL BLOCKS = 0 means "to the last block" (WSNZ = 0) and is
- * limited by MAXIMUM WRITE SAME LENGTH like any other count. Zero data with UNMAP = 1 unmaps
- * (when the LU offers it; otherwise the blocks are written with zeroes, SBC-3 §5.42); zero data
- * without UNMAP writes zeroes; a non-zero pattern is written in 1 MiB batches.
+ * limited by MAXIMUM WRITE SAME LENGTH like any other count. UNMAP = 1 unmaps the range when the
+ * LU offers unmapping (otherwise the data is written, SBC-3 §5.42); zero data without UNMAP
+ * writes zeroes; a non-zero pattern is written in 1 MiB batches. The Data-Out must be exactly one
+ * logical block.
  */
 import { BlockFlag, decodeBlockCdb } from '../cdb/block-cdb.js';
 import { decodeUnmapList, UNMAP_HEADER_LENGTH } from '../data/unmap-list.js';
@@ -93,14 +94,18 @@ export async function writeSame(ctx: CommandContext): Promise<CommandResult> {
   if (ndob) {
     pattern = Buffer.alloc(bs);
   } else {
+    // Exactly one block: libiscsi's WriteSame*.InvalidDataOutSize expects a half block and two
+    // blocks of Data-Out to fail.
     const d = ctx.cmd.dataOut ?? Buffer.alloc(0);
-    if (d.length < bs) throw illegalRequest(ASC.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT);
-    pattern = d.subarray(0, bs);
+    if (d.length !== bs) throw illegalRequest(ASC.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT);
+    pattern = d;
   }
   if (r.length === 0) return {};
   await withRange(lu, r, false, async () => {
+    // UNMAP = 1 unmaps whatever the data (as LIO does, and as libiscsi's WriteSame*.UnmapUntilEnd
+    // expects: 0xFF data with UNMAP = 1 reads back as zeroes when LBPRZ = 1).
+    if (unmapBit && lu.canUnmap) return unmapRange(lu, r);
     if (isZero(pattern)) {
-      if (unmapBit && lu.canUnmap) return unmapRange(lu, r);
       if (lu.device.caps.canZero) {
         try {
           await lu.device.writeZeroes(r.offset, r.length, { fua: lu.forceFua });

@@ -50,13 +50,13 @@ export async function reportSupportedOpcodes(ctx: CommandContext): Promise<Comma
       };
     case 1: {
       // One command, no service action: an opcode that has service actions is an error.
-      if (all.some((e) => e.opcode === opcode && e.serviceAction !== undefined)) throw invalidCdbField(3);
+      if (all.some((e) => e.opcode === opcode && e.serviceAction !== undefined)) throw invalidCdbField(2, 2);
       const e = all.find((x) => x.opcode === opcode);
       return { dataIn: oneCommand(e, rctd) };
     }
     case 2: {
       // One command with a service action: an opcode without service actions is an error.
-      if (all.some((x) => x.opcode === opcode && x.serviceAction === undefined)) throw invalidCdbField(3);
+      if (all.some((x) => x.opcode === opcode && x.serviceAction === undefined)) throw invalidCdbField(2, 2);
       const e = all.find((x) => x.opcode === opcode && x.serviceAction === sa);
       return { dataIn: oneCommand(e, rctd) };
     }

@@ -7,9 +7,10 @@
  * sense with its command (autosense), so nothing else is ever pending. DESC = 1 asks for
  * descriptor format.
  *
- * The medium is not removable and is never stopped: START STOP UNIT is accepted and changes
- * nothing (as LIO does); a medium removal request (LOEJ = 1, START = 0) while any nexus prevents
- * removal fails with MEDIUM REMOVAL PREVENTED (SBC-3 §5.25).
+ * The medium is not removable (RMB = 0) and is never stopped: START STOP UNIT with LOEJ = 0 is
+ * accepted and changes nothing (as LIO does); LOEJ = 1 asks to load or eject a medium that cannot
+ * be removed and is INVALID FIELD IN CDB (libiscsi's StartStopUnit.Simple expects a non-removable
+ * LU to refuse the eject). PREVENT ALLOW MEDIUM REMOVAL is still recorded per nexus.
  */
 import { encodeSense } from '../sense.js';
 import { ASC, SenseKey } from '../sense-codes.js';
@@ -42,8 +43,10 @@ export async function startStopUnit(ctx: CommandContext): Promise<CommandResult>
   // SBC-3 Table 89: 0h START_VALID, 1h ACTIVE, 2h IDLE, 3h STANDBY, 7h LU_CONTROL, Ah FORCE_IDLE_0,
   // Bh FORCE_STANDBY_0; others reserved.
   if (![0x0, 0x1, 0x2, 0x3, 0x7, 0xa, 0xb].includes(powerCondition)) throw invalidCdbField(4, 7);
-  if (powerCondition === 0 && loej && !start && ctx.lu.removalPrevented) {
-    throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
+  // SBC-3 §5.25: LOEJ is ignored unless POWER CONDITION is 0h.
+  if (powerCondition === 0 && loej) {
+    if (!start && ctx.lu.removalPrevented) throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
+    throw invalidCdbField(4, 1);
   }
   return {};
 }

@@ -36,6 +36,7 @@ import { imgResize } from './img-resize.js';
 import { imgSnapshot, snapshotAction } from './img-snapshot.js';
 import { io } from './io.js';
 import { registerNbdCommands } from './nbd-serve.js';
+import { registerIscsiCommands } from './iscsi-serve.js';
 import { commandSummary } from './io-commands.js';
 import { errorMessage, oneLine, printError } from './output.js';
 
@@ -76,7 +77,7 @@ export function reportError(err: unknown): number {
 /** `vdisk` or `vdisk img` alone: one line saying what is missing (commander would print help). */
 function missingCommand(args: string[]): void {
   if (args.length === 0) throw new UsageError("missing command: try 'vdisk --help'");
-  if (args.length === 1 && (args[0] === 'img' || args[0] === 'nbd')) {
+  if (args.length === 1 && (args[0] === 'img' || args[0] === 'nbd' || args[0] === 'iscsi')) {
     throw new UsageError(`missing command: try 'vdisk ${args[0]} --help'`);
   }
 }
@@ -462,6 +463,7 @@ export function buildProgram(state: RunState): Command {
     );
 
   registerNbdCommands(program, run);
+  registerIscsiCommands(program, run);
 
   return program;
 }

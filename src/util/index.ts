@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './size.js';
 export * from './bytes.js';
 export * from './locks.js';
+export * from './crc32c.js';

@@ -1,0 +1,198 @@
+/**
+ * `vdisk iscsi serve`: exports images as SCSI logical units over iSCSI, in the spirit of tgtd and
+ * targetcli, until SIGINT or SIGTERM.
+ *
+ *     vdisk iscsi serve --target IQN [--portal ADDR:PORT]... [--alias TEXT]
+ *                       [--lun N=IMAGE[,format=..,cache=..,ssd=1,discard=on|ignore,readonly=1]]...
+ *                       [--chap USER:SECRET] [--mutual-chap USER:SECRET] [--allow INITIATOR_IQN]...
+ *     vdisk iscsi serve --config FILE [--portal ADDR:PORT]...     (several targets; iscsi-config.ts)
+ *
+ * The default portal is 0.0.0.0:3260. Once listening it prints one URL per LUN on stdout,
+ * `iscsi://HOST:PORT/IQN/LUN` (the first portal), which libiscsi and QEMU take as they are.
+ *
+ * Each image is opened once, even when several targets map it, and is one logical unit. Its
+ * identity (the UUID behind VPD 80h/83h) is derived from the image's real path, so the same file
+ * always shows the same NAA designator and serial number until the storage layer keeps volume
+ * UUIDs of its own.
+ *
+ * SIGINT and SIGTERM stop it cleanly: no new connections, sessions are asked to log out (Async
+ * Message) and dropped after a grace period, commands in flight finish, then every image is
+ * flushed and closed, and the exit code is 0. A second signal exits at once with code 1.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { openImage, type Image } from '../formats/index.js';
+import { formatHostPort, IscsiServer } from '../iscsi/index.js';
+import { LogicalUnit, MAX_TRANSFER_BYTES, ScsiTarget } from '../scsi/index.js';
+import { UsageError } from '../util/index.js';
+import { collect } from './args.js';
+import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
+import { errorMessage, print, printError } from './output.js';
+
+/** A stable UUID for an image file: SHA-256 of its real path, shaped as an RFC 9562 version 8 UUID. */
+export function imageUuid(realPath: string): string {
+  const h = crypto.createHash('sha256').update(`vdisk-lu:${realPath}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+/** One URL per LUN of every target, on the first portal. */
+export function lunUrls(plan: IscsiServePlan, bound: { host: string; port: number }): string[] {
+  const host = formatHostPort(bound.host, bound.port);
+  return plan.targets.flatMap((t) => t.luns.map((l) => `iscsi://${host}/${t.name}/${l.lun}`));
+}
+
+export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
+  const plan = planIscsiServe(o);
+  const images = new Map<string, { image: Image; lu: LogicalUnit; opts: LunPlan }>();
+  let server: IscsiServer | undefined;
+  try {
+    const targets = [];
+    for (const t of plan.targets) {
+      const st = new ScsiTarget(t.name);
+      for (const l of t.luns) {
+        let real: string;
+        try {
+          real = fs.realpathSync(l.image);
+        } catch (err) {
+          throw new UsageError(`iscsi serve: ${l.image}: ${errorMessage(err)}`);
+        }
+        let entry = images.get(real);
+        if (entry) {
+          const a = entry.opts;
+          if (
+            a.readOnly !== l.readOnly ||
+            a.format !== l.format ||
+            a.cache !== l.cache ||
+            a.discard !== l.discard
+          ) {
+            throw new UsageError(`iscsi serve: ${l.image} is mapped twice with different options`);
+          }
+        } else {
+          const image = await openImage(real, { format: l.format, readOnly: l.readOnly, cache: l.cache });
+          const lu = new LogicalUnit(image, {
+            uuid: imageUuid(real),
+            ssd: l.ssd,
+            discard: l.discard,
+            readOnly: l.readOnly,
+            cacheMode: l.cache,
+          });
+          entry = { image, lu, opts: l };
+          images.set(real, entry);
+        }
+        st.addLun(l.lun, entry.lu);
+      }
+      targets.push({
+        name: t.name,
+        alias: t.alias,
+        tpgt: t.tpgt,
+        portals: t.portals?.map((p) => p),
+        router: st,
+        chap: t.chap,
+        mutualChap: t.mutualChap,
+        allowedInitiators: t.allow,
+      });
+    }
+    try {
+      server = new IscsiServer({
+        targets,
+        maxCommandBytes: MAX_TRANSFER_BYTES,
+        log: (m) => printError(`iscsi: ${m}`),
+      });
+    } catch (err) {
+      throw new UsageError(`iscsi serve: ${errorMessage(err)}`);
+    }
+    const bound = await server.listen(plan.portals);
+    print(lunUrls(plan, bound[0]!).join('\n') + '\n');
+    await untilSignal();
+    await server.close();
+    server = undefined;
+    return await closeAll([...images.values()].map((e) => e.image));
+  } catch (err) {
+    await server?.close(0);
+    await closeAll([...images.values()].map((e) => e.image));
+    throw err;
+  }
+}
+
+/** Flushes and closes every image; a failure is reported and gives exit code 1. */
+async function closeAll(images: Image[]): Promise<number> {
+  let code = 0;
+  for (const img of images) {
+    try {
+      await img.close();
+    } catch (err) {
+      printError(`closing ${img.filename}: ${errorMessage(err)}`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const first = (): void => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      const again = (): void => {
+        printError('second signal: exiting without draining');
+        process.exit(1);
+      };
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      resolve();
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
+  });
+}
+
+type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Declares `vdisk iscsi serve` on the program. */
+export function registerIscsiCommands(program: Command, run: Runner): void {
+  const iscsi = program.command('iscsi').description('serve images over iSCSI (like tgtd / targetcli)');
+  iscsi
+    .command('serve')
+    .description('export images as iSCSI LUNs until SIGINT/SIGTERM; prints one iscsi:// URL per LUN')
+    .option('--target <iqn>', 'the target name, e.g. iqn.2026-11.io.vdisk:disk1')
+    .option('--alias <text>', 'the TargetAlias initiators show')
+    .option('--portal <addr:port>', 'address to listen on (repeatable; default 0.0.0.0:3260)', collect)
+    .option(
+      '--lun <n=image>',
+      'LUN N serves IMAGE; options after commas: format=, cache=, ssd=1, discard=on|ignore, readonly=1 (repeatable)',
+      collect,
+    )
+    .option(
+      '--chap <user:secret>',
+      'require CHAP: the initiator must know this secret (12 or more characters)',
+    )
+    .option('--mutual-chap <user:secret>', 'mutual CHAP: what the target answers with (needs --chap)')
+    .option('--allow <initiator-iqn>', 'admit only these initiators (repeatable; default all)', collect)
+    .option(
+      '--config <file>',
+      'JSON file with several targets: {"portals":[...],"targets":[{"name","alias","tpgt","portals",' +
+        '"luns":[{"lun","image","format","cache","ssd","discard","readonly"}],"chap":{"user","secret"},' +
+        '"mutualChap":{...},"allow":[...]}]}',
+    )
+    .action(
+      run(async (o: Record<string, unknown>) =>
+        iscsiServe({
+          target: str(o['target']),
+          alias: str(o['alias']),
+          portals: o['portal'] as string[] | undefined,
+          luns: o['lun'] as string[] | undefined,
+          chap: str(o['chap']),
+          mutualChap: str(o['mutualChap']),
+          allow: o['allow'] as string[] | undefined,
+          config: str(o['config']),
+        }),
+      ),
+    );
+}

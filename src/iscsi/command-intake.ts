@@ -1,0 +1,449 @@
+/**
+ * The SCSI commands of one connection: SCSI Command and Data-Out PDUs in, R2T, Data-In and SCSI
+ * Response PDUs out, and the ScsiTaskRouter in between (command-task.ts has one command's state).
+ *
+ * Checks at the edge (RFC 7143 §11.3, §11.7, §13): immediate data only when ImmediateData=Yes
+ * and within FirstBurstLength and the Expected Data Transfer Length; unsolicited Data-Out only
+ * when InitialR2T=No; a Data-Out for a command we no longer hold (aborted, or never taken because
+ * its CmdSN was outside the window) is dropped silently, as its command was; a Data-Out out of
+ * sequence is a protocol error that ERL 0 cannot recover from (Reject, then drop).
+ *
+ * Delivery: a command reaches the core when its CmdSN turn came (command-window.ts) and all its
+ * data is in. Simple and head-of-queue commands go as soon as they are ready; an ORDERED command
+ * waits until every command before it went, and holds back every command after it (SAM-5 §8.6).
+ *
+ * Responses: read data leaves in Data-In PDUs of at most the initiator's
+ * MaxRecvDataSegmentLength, as views of the core's buffer; the status rides on the last Data-In
+ * (S bit) when there is no sense data (§11.7.3), else a SCSI Response follows with the sense
+ * (§11.4.7). Residuals: command-task.ts `residual`.
+ *
+ * Bounded memory: write buffers count against `maxHeldBytes`; a command whose R2Ts would pass it
+ * waits (holding no buffer) until others finish. Unsolicited data is bounded by the window times
+ * FirstBurstLength.
+ */
+import type { ItNexus, ScsiResponse, ScsiTaskRouter } from '../scsi/index.js';
+import { ScsiStatus } from '../scsi/index.js';
+import { extendedCdb, type Ahs } from './ahs.js';
+import { CommandTask, residual, taskAttribute } from './command-task.js';
+import { REJECT_REASON, RESERVED_TAG, SCSI_RESPONSE } from './constants.js';
+import { decodeDataOut } from './data-out.js';
+import { encodeDataIn } from './data-in.js';
+import { decodeLun } from './lun.js';
+import type { OperationalParams } from './operational-keys.js';
+import type { PduWriter } from './pdu-writer.js';
+import { encodeR2t } from './r2t.js';
+import { decodeScsiCommand } from './scsi-command.js';
+import { encodeScsiResponse, senseDataSegment } from './scsi-response.js';
+import type { Session } from './session.js';
+import {
+  DATA_OFFSET,
+  DATA_PHASE,
+  INTERNAL_TARGET_FAILURE,
+  INVALID_FIELD_IN_CDB,
+  PROTOCOL_CRC_ERROR,
+  TOO_MUCH_DATA,
+} from './transport-sense.js';
+
+export interface IntakeHost {
+  readonly writer: PduWriter;
+  readonly session: Session;
+  readonly nexus: ItNexus;
+  readonly router: ScsiTaskRouter;
+  /** The StatSN for a status-bearing PDU (advances). */
+  takeStatSN(): number;
+  /** The StatSN a PDU that carries no status reports (does not advance). */
+  peekStatSN(): number;
+  reject(bhs: Buffer, reason: number): void;
+  /** Called when commands finish (for draining and flow control). */
+  changed(): void;
+  log(message: string): void;
+  readonly maxCommandBytes: number;
+  readonly maxHeldBytes: number;
+  /** The socket is gone: nothing more is sent. */
+  readonly outputClosed: boolean;
+}
+
+export class CommandIntake {
+  readonly tasks = new Map<number, CommandTask>();
+  private turnQueue: CommandTask[] = [];
+  private orderedWaiting = 0;
+  private starved: CommandTask[] = [];
+  heldBytes = 0;
+  /** Commands handed to the core and not yet answered. */
+  running = 0;
+  private nextTtt = 1;
+
+  constructor(private readonly host: IntakeHost) {}
+
+  private get params(): OperationalParams {
+    return this.host.session.params;
+  }
+
+  /** A SCSI Command PDU (§11.3). */
+  onCommand(bhs: Buffer, ahs: readonly Ahs[], data: Buffer): void {
+    const p = decodeScsiCommand(bhs);
+    const window = this.host.session.window;
+    // §4.2.2.1: a non-immediate command outside the window is ignored, silently.
+    if (!p.immediate && !window.inWindow(p.cmdSN)) return;
+    const params = this.params;
+    let problem: string | undefined;
+    let reason: number = REJECT_REASON.PROTOCOL_ERROR;
+    if (this.tasks.has(p.itt)) {
+      problem = `ITT 0x${p.itt.toString(16)} is already in use`;
+      reason = REJECT_REASON.TASK_IN_PROGRESS;
+    } else if (data.length > 0 && !p.write) problem = 'immediate data on a command that writes nothing';
+    else if (data.length > 0 && !params.immediateData) problem = 'immediate data with ImmediateData=No';
+    else if (data.length > p.expectedDataTransferLength)
+      problem = 'more immediate data than the transfer length';
+    else if (data.length > params.firstBurstLength) problem = 'more immediate data than FirstBurstLength';
+    else if (!p.final && (!p.write || params.initialR2T)) problem = 'F=0 without unsolicited data allowed';
+    if (problem) {
+      this.host.reject(bhs, reason);
+      // The command's number is used up all the same, so that later commands are not stuck.
+      window.take(p.cmdSN, p.immediate, noop);
+      return;
+    }
+    const cdb = ahs.length ? extendedCdb(p.cdb, ahs) : p.cdb;
+    const t = new CommandTask(
+      p.itt,
+      p.lun,
+      decodeLun(p.lun),
+      cdb,
+      taskAttribute(p.attr),
+      p.expectedDataTransferLength,
+      p.read,
+      p.write,
+      p.cmdSN,
+      p.immediate,
+    );
+    if (p.write && t.expectedLength > 0) {
+      const edtl = t.expectedLength;
+      if (edtl > this.host.maxCommandBytes) t.failure = INVALID_FIELD_IN_CDB();
+      t.unsolicitedOpen = !p.final;
+      t.unsolicitedEnd = p.final ? data.length : Math.min(edtl, params.firstBurstLength);
+      t.unsolicitedNext = data.length;
+      t.solicitNext = t.failure ? edtl : t.unsolicitedEnd;
+      if (data.length > 0 && !t.failure) {
+        if (data.length === edtl) t.buffer = data;
+        else {
+          this.allocate(t);
+          data.copy(t.buffer!, 0);
+        }
+      } else if (t.unsolicitedOpen && !t.failure) this.allocate(t);
+      t.received = data.length;
+    } else t.solicitNext = t.expectedLength;
+    this.tasks.set(t.itt, t);
+    window.active++;
+    window.take(p.cmdSN, p.immediate, () => this.onTurn(t));
+    if (t.write) this.solicit(t);
+    this.advance(t);
+  }
+
+  /**
+   * A Data-Out PDU (§11.7). A PDU out of its sequence is rejected (Protocol Error) and its
+   * command ends at once with CHECK CONDITION, ABORTED COMMAND and the SPC-4 data phase ASC; the
+   * connection goes on (further Data-Out for that command is then discarded as unknown).
+   */
+  onDataOut(bhs: Buffer, data: Buffer, digestError: boolean): void {
+    const d = decodeDataOut(bhs);
+    const t = this.tasks.get(d.itt);
+    if (!t || t.phase !== 'collecting') return; // aborted, refused or unknown: discarded
+    const len = data.length;
+    const edtl = t.expectedLength;
+    if (d.ttt === RESERVED_TAG) {
+      if (!t.unsolicitedOpen)
+        return this.broken(t, bhs, DATA_PHASE, 'unsolicited Data-Out after the first burst');
+      if (d.dataSN !== t.unsolicitedDataSN) {
+        return this.broken(t, bhs, DATA_PHASE, `DataSN ${d.dataSN}, expected ${t.unsolicitedDataSN}`);
+      }
+      if (d.bufferOffset !== t.unsolicitedNext) {
+        return this.broken(
+          t,
+          bhs,
+          DATA_OFFSET,
+          `buffer offset ${d.bufferOffset}, expected ${t.unsolicitedNext}`,
+        );
+      }
+      if (d.bufferOffset + len > t.unsolicitedEnd) {
+        return this.broken(t, bhs, TOO_MUCH_DATA, 'unsolicited data past FirstBurstLength');
+      }
+      t.unsolicitedDataSN++;
+      t.unsolicitedNext += len;
+      if (d.final) {
+        t.unsolicitedOpen = false;
+        if (t.unsolicitedNext < t.unsolicitedEnd) {
+          // A short first burst: the rest is asked for with R2Ts, from where the burst stopped.
+          if (t.r2tSN > 0) return this.broken(t, bhs, DATA_PHASE, 'the first burst ended short after R2Ts');
+          t.solicitNext = t.unsolicitedNext;
+        }
+      }
+    } else {
+      const r = t.r2ts.find((x) => x.ttt === d.ttt);
+      if (!r) return this.broken(t, bhs, DATA_PHASE, `Data-Out with unknown TTT 0x${d.ttt.toString(16)}`);
+      if (d.dataSN !== r.dataSN)
+        return this.broken(t, bhs, DATA_PHASE, `DataSN ${d.dataSN}, expected ${r.dataSN}`);
+      if (d.bufferOffset !== r.next) {
+        return this.broken(t, bhs, DATA_OFFSET, `buffer offset ${d.bufferOffset}, expected ${r.next}`);
+      }
+      if (d.bufferOffset + len > r.end)
+        return this.broken(t, bhs, TOO_MUCH_DATA, 'Data-Out past the end of its R2T');
+      r.dataSN++;
+      r.next += len;
+      if (d.final) {
+        if (r.next !== r.end) return this.broken(t, bhs, DATA_PHASE, 'F bit before the end of the R2T burst');
+        t.r2ts.splice(t.r2ts.indexOf(r), 1);
+      }
+    }
+    if (d.bufferOffset + len > edtl)
+      return this.broken(t, bhs, TOO_MUCH_DATA, 'Data-Out past the transfer length');
+    if (digestError) {
+      // §7.8, option b at ERL 0: the task ends with CHECK CONDITION once its data is in.
+      this.host.reject(bhs, REJECT_REASON.DATA_DIGEST_ERROR);
+      t.failure ??= PROTOCOL_CRC_ERROR();
+    } else if (t.buffer && !t.failure) data.copy(t.buffer, d.bufferOffset);
+    t.received += len;
+    if (t.write) this.solicit(t);
+    this.advance(t);
+  }
+
+  /** A Data-Out out of sequence: Reject it, end its command now with CHECK CONDITION. */
+  private broken(t: CommandTask, bhs: Buffer, sense: () => Buffer, why: string): void {
+    this.host.log(`Data-Out for ITT 0x${t.itt.toString(16)} rejected: ${why}`);
+    this.host.reject(bhs, REJECT_REASON.PROTOCOL_ERROR);
+    this.finish(t);
+    if (!this.host.outputClosed) {
+      this.respond(t, {
+        status: ScsiStatus.CHECK_CONDITION,
+        sense: sense(),
+        transferLength: t.expectedLength,
+      });
+    }
+    this.host.changed();
+  }
+
+  /** Removes commands the core has not seen yet (task management, connection end). */
+  dropUndelivered(pred: (t: CommandTask) => boolean): number {
+    let n = 0;
+    for (const t of [...this.tasks.values()]) {
+      if (t.phase === 'running' || t.phase === 'done' || !pred(t)) continue;
+      this.finish(t);
+      n++;
+    }
+    this.turnQueue = this.turnQueue.filter((t) => t.phase !== 'done');
+    this.orderedWaiting = this.turnQueue.filter((t) => t.attribute === 'ordered').length;
+    this.starved = this.starved.filter((t) => t.phase !== 'done');
+    return n;
+  }
+
+  /** Everything goes (the connection ended): buffers released, nothing answered. */
+  releaseAll(): void {
+    this.dropUndelivered(() => true);
+    this.starved = [];
+  }
+
+  private allocate(t: CommandTask): void {
+    t.buffer = Buffer.allocUnsafe(t.expectedLength);
+    t.heldBytes = t.expectedLength;
+    this.heldBytes += t.heldBytes;
+  }
+
+  /** Sends R2Ts while MaxOutstandingR2T and the held-bytes budget allow (§11.8). */
+  private solicit(t: CommandTask): void {
+    const params = this.params;
+    const edtl = t.expectedLength;
+    while (t.phase === 'collecting' && t.r2ts.length < params.maxOutstandingR2T && t.solicitNext < edtl) {
+      if (t.unsolicitedOpen && t.solicitNext < t.unsolicitedEnd) return;
+      if (!t.buffer && !t.failure) {
+        if (this.heldBytes > 0 && this.heldBytes + edtl > this.host.maxHeldBytes) {
+          if (!this.starved.includes(t)) this.starved.push(t);
+          return;
+        }
+        this.allocate(t);
+      }
+      const len = Math.min(params.maxBurstLength, edtl - t.solicitNext);
+      const ttt = this.nextTtt;
+      this.nextTtt = this.nextTtt >= 0x7fffffff ? 1 : this.nextTtt + 1;
+      t.r2ts.push({ ttt, offset: t.solicitNext, end: t.solicitNext + len, next: t.solicitNext, dataSN: 0 });
+      const h = this.host.writer.headerBuffer();
+      const window = this.host.session.window;
+      encodeR2t(
+        {
+          lun: t.lunRaw,
+          itt: t.itt,
+          ttt,
+          statSN: this.host.peekStatSN(),
+          expCmdSN: window.expCmdSN,
+          maxCmdSN: window.currentMax(),
+          r2tSN: t.r2tSN++,
+          bufferOffset: t.solicitNext,
+          desiredDataTransferLength: len,
+        },
+        h,
+      );
+      t.solicitNext += len;
+      this.host.writer.send(h);
+    }
+  }
+
+  private onTurn(t: CommandTask): void {
+    if (t.phase === 'done') return;
+    t.turn = true;
+    this.turnQueue.push(t);
+    if (t.attribute === 'ordered') this.orderedWaiting++;
+    this.pumpDelivery();
+  }
+
+  private advance(t: CommandTask): void {
+    if (t.phase === 'collecting' && t.dataComplete) {
+      t.phase = 'ready';
+      if (t.turn) this.pumpDelivery();
+    }
+  }
+
+  private pumpDelivery(): void {
+    const q = this.turnQueue;
+    if (this.orderedWaiting === 0) {
+      // The common case: no ORDERED command waits, every ready command goes.
+      let keep = 0;
+      for (const t of q) {
+        if (t.phase === 'ready') this.deliver(t);
+        else if (t.phase === 'collecting') q[keep++] = t;
+      }
+      q.length = keep;
+      return;
+    }
+    for (let i = 0; i < q.length;) {
+      const t = q[i]!;
+      if (t.phase === 'ready' && (t.attribute !== 'ordered' || i === 0)) {
+        q.splice(i, 1);
+        if (t.attribute === 'ordered') this.orderedWaiting--;
+        this.deliver(t);
+        continue;
+      }
+      if (t.phase !== 'collecting' && t.phase !== 'ready') {
+        q.splice(i, 1);
+        continue;
+      }
+      if (t.attribute === 'ordered') break;
+      i++;
+    }
+  }
+
+  private deliver(t: CommandTask): void {
+    t.phase = 'running';
+    this.running++;
+    if (t.failure) {
+      const sense = t.failure;
+      queueMicrotask(() =>
+        this.complete(t, { status: ScsiStatus.CHECK_CONDITION, sense, transferLength: t.expectedLength }),
+      );
+      return;
+    }
+    this.host.router.execute(t.command(this.host.nexus)).then(
+      (r) => this.complete(t, r),
+      () =>
+        this.complete(t, {
+          status: ScsiStatus.CHECK_CONDITION,
+          sense: INTERNAL_TARGET_FAILURE(),
+          transferLength: 0,
+        }),
+    );
+  }
+
+  private complete(t: CommandTask, r: ScsiResponse): void {
+    this.running--;
+    const silent = t.silent;
+    this.finish(t);
+    if (!this.host.outputClosed && !silent) this.respond(t, r);
+    this.host.changed();
+  }
+
+  /** Forgets a command: its buffer, its window slot; starved commands may go now. */
+  private finish(t: CommandTask): void {
+    if (t.phase === 'done') return;
+    t.phase = 'done';
+    if (this.tasks.get(t.itt) === t) this.tasks.delete(t.itt);
+    this.host.session.window.active--;
+    if (t.heldBytes) {
+      this.heldBytes -= t.heldBytes;
+      t.heldBytes = 0;
+    }
+    t.buffer = undefined;
+    t.r2ts = [];
+    if (this.starved.length && this.heldBytes < this.host.maxHeldBytes) {
+      const waiting = this.starved;
+      this.starved = [];
+      for (const s of waiting) if (s.phase === 'collecting') this.solicit(s);
+    }
+  }
+
+  private respond(t: CommandTask, r: ScsiResponse): void {
+    const w = this.host.writer;
+    const window = this.host.session.window;
+    const edtl = t.expectedLength;
+    let dataIn = r.dataIn;
+    if (dataIn && dataIn.length > edtl) dataIn = dataIn.subarray(0, edtl);
+    const sent = t.write ? t.received : (dataIn?.length ?? 0);
+    const res = residual(edtl, r.transferLength, sent);
+    const sense = r.sense && r.sense.length > 0 ? r.sense : undefined;
+    let dataSN = 0;
+    if (dataIn && dataIn.length > 0) {
+      const seg = this.params.maxXmitDataSegmentLength;
+      const len = dataIn.length;
+      for (let off = 0; off < len; off += seg) {
+        const n = Math.min(seg, len - off);
+        const last = off + n >= len;
+        const withStatus = last && !sense;
+        const h = w.headerBuffer();
+        encodeDataIn(
+          {
+            final: last,
+            acknowledge: false,
+            overflow: withStatus && res.overflow,
+            underflow: withStatus && res.underflow,
+            statusPresent: withStatus,
+            status: withStatus ? r.status : 0,
+            dataSegmentLength: n,
+            lun: 0n,
+            itt: t.itt,
+            ttt: RESERVED_TAG,
+            statSN: withStatus ? this.host.takeStatSN() : 0,
+            expCmdSN: window.expCmdSN,
+            maxCmdSN: window.currentMax(),
+            dataSN: dataSN++,
+            bufferOffset: off,
+            residualCount: withStatus ? res.count : 0,
+          },
+          h,
+        );
+        w.send(h, dataIn.subarray(off, off + n));
+      }
+      if (!sense) return;
+    }
+    const h = w.headerBuffer();
+    const seg = sense ? senseDataSegment(sense) : undefined;
+    encodeScsiResponse(
+      {
+        bidiOverflow: false,
+        bidiUnderflow: false,
+        overflow: res.overflow,
+        underflow: res.underflow,
+        response: SCSI_RESPONSE.COMMAND_COMPLETED,
+        status: r.status,
+        dataSegmentLength: seg?.length ?? 0,
+        itt: t.itt,
+        snackTag: 0,
+        statSN: this.host.takeStatSN(),
+        expCmdSN: window.expCmdSN,
+        maxCmdSN: window.currentMax(),
+        expDataSN: t.write ? t.r2tSN : dataSN,
+        bidiResidualCount: 0,
+        residualCount: res.count,
+      },
+      h,
+    );
+    w.send(h, seg);
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,694 @@
+/**
+ * One iSCSI connection (RFC 7143 §4, §6-§8), from accept to close:
+ *
+ *     login --final Login Response--> full feature --Logout/EOF/error--> closing --> closed
+ *       +--login failure (status sent)---------------------------------------^
+ *
+ * Input: pdu-parser.ts frames PDUs (caps and digests); this file checks the opcode for the phase
+ * and dispatches: Login Requests to login.ts; SCSI Command and Data-Out to command-intake.ts;
+ * Task Management to task-management.ts; Text to text-exchange.ts; NOP-Out, Logout and SNACK
+ * here. Non-immediate requests go through the session's CmdSN window first.
+ *
+ * Failure levels (errors.ts): a PDU that is wrong but framed gets a Reject (an unknown opcode:
+ * "Command not supported"; a data digest error: "Data (payload) digest error"); a sequence error
+ * of a data transfer or an oversized data segment gets a Reject and the connection is dropped
+ * (ERL 0 has no recovery within a connection); a header digest error drops at once.
+ *
+ * Liveness: the target pings an idle initiator with a NOP-In that asks for an answer every
+ * `nopIntervalMs`, and drops the connection when no answer came within `nopTimeoutMs`. The login
+ * must finish within `loginTimeoutMs`.
+ *
+ * A connection's `closed` promise settles only once the socket is gone and no command or task
+ * management function it handed to the SCSI core is still running, so that the server can drain
+ * before the images close. On the way out the core is told of the I_T nexus loss (a session has
+ * one connection here, so the connection's end is the session's end).
+ */
+import type net from 'node:net';
+import type { ItNexus, ScsiTaskRouter } from '../scsi/index.js';
+import { decodeAhsList } from './ahs.js';
+import { encodeAsyncMessage } from './async-message.js';
+import { BHS_SIZE, bhsImmediate, bhsItt, bhsOpcode } from './bhs.js';
+import { CommandIntake, type IntakeHost } from './command-intake.js';
+import { ASYNC_EVENT, LOGOUT_REASON, LOGOUT_RESPONSE, OP, REJECT_REASON, RESERVED_TAG } from './constants.js';
+import { IscsiPduError, IscsiProtocolError, LoginError, loginStatusName } from './errors.js';
+import { decodeLoginRequest } from './login-request.js';
+import { encodeLoginResponse } from './login-response.js';
+import { Login, type LoginContext, type LoginResult } from './login.js';
+import { decodeLogoutRequest } from './logout-request.js';
+import { encodeLogoutResponse } from './logout-response.js';
+import { encodeNopIn } from './nop-in.js';
+import { decodeNopOut } from './nop-out.js';
+import { PduParser, type ParsedPdu } from './pdu-parser.js';
+import { PduWriter } from './pdu-writer.js';
+import { encodeReject } from './reject.js';
+import type { Session } from './session.js';
+import { runTaskManagement } from './task-management.js';
+import { decodeTaskMgmtRequest } from './task-mgmt-request.js';
+import { encodeTaskMgmtResponse } from './task-mgmt-response.js';
+import { TextExchange } from './text-exchange.js';
+import { decodeTextRequest } from './text-request.js';
+import { encodeTextResponse } from './text-response.js';
+import type { TextPairs } from './text-keys.js';
+
+export interface ConnectionTimers {
+  loginTimeoutMs: number;
+  nopIntervalMs: number;
+  nopTimeoutMs: number;
+  closeGraceMs: number;
+}
+
+export interface ConnectionContext extends LoginContext, ConnectionTimers {
+  /** Creates or joins the session of a finished login (TSIH, reinstatement). Throws LoginError. */
+  establish(result: LoginResult, conn: Connection): Session;
+  /** The session's connection ended. */
+  ended(session: Session, conn: Connection): void;
+  sendTargets(value: string, initiatorName: string, session: Session, localAddress: string): TextPairs;
+  maxCommandBytes: number;
+  maxHeldBytes: number;
+  maxQueuedBytes: number;
+  shuttingDown(): boolean;
+  log(message: string): void;
+}
+
+type Phase = 'login' | 'full' | 'closing' | 'closed';
+
+export interface ConnectionStats {
+  phase: Phase;
+  initiator: string | undefined;
+  target: string | undefined;
+  tsih: number | undefined;
+  /** Commands held by the transport (collecting data, waiting, or running in the core). */
+  tasks: number;
+  running: number;
+  /** Write buffers allocated. */
+  heldBytes: number;
+  queuedBytes: number;
+  bufferedInputBytes: number;
+}
+
+const NOP_TTT_BASE = 0x7f000000;
+const EMPTY = Buffer.alloc(0);
+
+export class Connection implements IntakeHost {
+  readonly writer: PduWriter;
+  private phase: Phase = 'login';
+  private readonly parser: PduParser;
+  private login: Login | undefined;
+  session!: Session;
+  private intake: CommandIntake | undefined;
+  private readonly text = new TextExchange();
+  private statSN = 0;
+  cid = 0;
+  private tmfRunning = 0;
+  private loginTimer: NodeJS.Timeout | undefined;
+  private nopTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private lastRx = Date.now();
+  private pingTtt: number | undefined;
+  private pingSentAt = 0;
+  private pingCount = 0;
+  private socketGone = false;
+  private resolveClosed!: () => void;
+  readonly closed: Promise<void>;
+  readonly maxCommandBytes: number;
+  readonly maxHeldBytes: number;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.writer = new PduWriter(socket);
+    this.maxCommandBytes = ctx.maxCommandBytes;
+    this.maxHeldBytes = ctx.maxHeldBytes;
+    this.parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 8192 });
+    this.login = new Login(ctx);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    this.loginTimer = setTimeout(
+      () => this.drop(new IscsiProtocolError('TIMEOUT', 'the login did not finish in time')),
+      ctx.loginTimeoutMs,
+    );
+  }
+
+  get nexus(): ItNexus {
+    return this.session.nexus!;
+  }
+
+  get router(): ScsiTaskRouter {
+    return this.session.target!.router;
+  }
+
+  /** The socket is gone: nothing more can be sent. */
+  get outputClosed(): boolean {
+    return this.socketGone || this.socket.destroyed || this.phase === 'closed';
+  }
+
+  takeStatSN(): number {
+    const s = this.statSN;
+    this.statSN = (this.statSN + 1) >>> 0;
+    return s;
+  }
+
+  peekStatSN(): number {
+    return this.statSN;
+  }
+
+  stats(): ConnectionStats {
+    return {
+      phase: this.phase,
+      initiator: this.session?.initiatorName,
+      target: this.session?.target?.name,
+      tsih: this.session?.tsih,
+      tasks: this.intake?.tasks.size ?? 0,
+      running: (this.intake?.running ?? 0) + this.tmfRunning,
+      heldBytes: this.intake?.heldBytes ?? 0,
+      queuedBytes: this.writer.queuedBytes,
+      bufferedInputBytes: this.parser.buffered,
+    };
+  }
+
+  /**
+   * The server drains: a connection still logging in is dropped; a session is asked to log out
+   * (Async Message, AsyncEvent 1, with `graceSeconds` to do it, §11.9.1) and dropped when the
+   * grace period ends. Commands in flight finish either way.
+   */
+  requestLogout(graceSeconds: number): void {
+    if (this.phase === 'login') {
+      this.drop(undefined);
+      return;
+    }
+    if (this.phase !== 'full') return;
+    const w = this.session.window;
+    const h = this.writer.headerBuffer();
+    encodeAsyncMessage(
+      {
+        dataSegmentLength: 0,
+        lun: 0n,
+        statSN: this.takeStatSN(),
+        expCmdSN: w.expCmdSN,
+        maxCmdSN: w.currentMax(),
+        asyncEvent: ASYNC_EVENT.LOGOUT_REQUESTED,
+        asyncVCode: 0,
+        parameter1: 0,
+        parameter2: 0,
+        parameter3: graceSeconds,
+      },
+      h,
+    );
+    this.writer.send(h);
+    const t = setTimeout(() => this.drop(undefined), graceSeconds * 1000);
+    t.unref?.();
+  }
+
+  /**
+   * Ends the connection (reinstatement of its session, a server that stops waiting, a stream
+   * that cannot be trusted). After a rejected PDU (IscsiPduError) the Reject is sent first.
+   */
+  drop(err: unknown): void {
+    if (err !== undefined) {
+      this.ctx.log(`dropping connection: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (err instanceof IscsiPduError) {
+      this.closeGracefully();
+      return;
+    }
+    this.enterClosing();
+    this.socket.destroy();
+    this.settle();
+  }
+
+  // ---- socket events ----
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastRx = Date.now();
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    this.parser.push(chunk);
+    this.pump();
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.phase === 'login' || this.phase === 'full') {
+      this.socket.resume();
+      this.pump();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    this.enterClosing();
+    if (!this.socket.destroyed) this.socket.end();
+    this.settle();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.ctx.log(`connection error: ${err.message}`);
+    this.drop(undefined);
+  };
+
+  private readonly onClose = (): void => {
+    this.socketGone = true;
+    this.enterClosing();
+    this.phase = 'closed';
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.settle();
+  };
+
+  // ---- input ----
+
+  private pump(): void {
+    try {
+      while (this.phase === 'login' || this.phase === 'full') {
+        if (this.writer.queuedBytes > this.ctx.maxQueuedBytes) {
+          // The initiator does not read what we send: stop reading what it sends.
+          this.socket.pause();
+          return;
+        }
+        const pdu = this.parser.next();
+        if (!pdu) return;
+        if (this.phase === 'login') this.onLoginPdu(pdu);
+        else this.dispatch(pdu);
+      }
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+
+  private onLoginPdu(pdu: ParsedPdu): void {
+    if (pdu.kind === 'oversized' || bhsOpcode(pdu.bhs) !== OP.LOGIN_REQUEST) {
+      throw new IscsiProtocolError(
+        'LOGIN',
+        pdu.kind === 'oversized'
+          ? `a login PDU with ${pdu.dataSegmentLength} bytes of data (at most 8192)`
+          : `opcode 0x${bhsOpcode(pdu.bhs).toString(16)} during login`,
+      );
+    }
+    const req = decodeLoginRequest(pdu.bhs);
+    let step = this.login!.handle(req, pdu.data);
+    let session: Session | undefined;
+    if (step.outcome === 'complete') {
+      try {
+        session = this.ctx.establish(step.result!, this);
+      } catch (err) {
+        if (!(err instanceof LoginError)) throw err;
+        step = {
+          response: { ...step.response, transit: false, nsg: 0, status: err.status },
+          data: EMPTY,
+          outcome: 'failed',
+          error: err,
+        };
+      }
+    }
+    const h = this.writer.headerBuffer();
+    encodeLoginResponse(
+      {
+        ...step.response,
+        tsih: session?.tsih ?? 0,
+        dataSegmentLength: step.data.length,
+        statSN: this.takeStatSN(),
+        expCmdSN: session ? session.window.expCmdSN : req.cmdSN,
+        maxCmdSN: session ? session.window.currentMax() : req.cmdSN,
+      },
+      h,
+    );
+    this.writer.send(h, step.data);
+    if (step.outcome === 'failed') {
+      this.ctx.log(`login failed: ${loginStatusName(step.error!.status)}: ${step.error!.message}`);
+      this.closeGracefully();
+      return;
+    }
+    if (step.outcome !== 'complete' || !session) return;
+    clearTimeout(this.loginTimer);
+    this.login = undefined;
+    this.session = session;
+    this.cid = step.result!.cid;
+    this.phase = 'full';
+    const p = session.params;
+    // Digests start with the first PDU after the final Login Response (RFC 7143 §13.1).
+    this.writer.headerDigest = p.headerDigest;
+    this.writer.dataDigest = p.dataDigest;
+    this.parser.settings = {
+      headerDigest: p.headerDigest,
+      dataDigest: p.dataDigest,
+      maxDataSegmentLength: p.maxRecvDataSegmentLength,
+    };
+    if (session.type === 'normal') this.intake = new CommandIntake(this);
+    this.startPings();
+  }
+
+  private dispatch(pdu: ParsedPdu): void {
+    const bhs = pdu.bhs;
+    if (pdu.kind === 'oversized') {
+      // RFC 7143 §13.12: a data segment beyond our MaxRecvDataSegmentLength is a protocol error.
+      this.reject(bhs, REJECT_REASON.PROTOCOL_ERROR);
+      throw new IscsiPduError(
+        REJECT_REASON.PROTOCOL_ERROR,
+        `a data segment of ${pdu.dataSegmentLength} bytes, above MaxRecvDataSegmentLength ${this.parser.settings.maxDataSegmentLength}`,
+      );
+    }
+    const op = bhsOpcode(bhs);
+    const discovery = this.session.type === 'discovery';
+    if (pdu.dataDigestError && op !== OP.DATA_OUT) {
+      // §7.8: Reject and discard; a command's CmdSN is taken as received so that later ones go on.
+      this.reject(bhs, REJECT_REASON.DATA_DIGEST_ERROR);
+      if (op === OP.SCSI_COMMAND) {
+        throw new IscsiPduError(
+          REJECT_REASON.DATA_DIGEST_ERROR,
+          'data digest error on a SCSI Command (ERL 0)',
+        );
+      }
+      if (op === OP.NOP_OUT || op === OP.TEXT_REQUEST) {
+        this.session.window.take(bhs.readUInt32BE(24), bhsImmediate(bhs), () => undefined);
+      }
+      return;
+    }
+    try {
+      switch (op) {
+        case OP.SCSI_COMMAND:
+        case OP.DATA_OUT:
+        case OP.TASK_MGMT_REQUEST:
+          if (discovery || !this.intake) {
+            this.reject(bhs, REJECT_REASON.PROTOCOL_ERROR); // RFC 7143 §4.3: discovery sessions
+            return;
+          }
+          if (op === OP.SCSI_COMMAND) {
+            this.intake.onCommand(bhs, pdu.ahs.length ? decodeAhsList(pdu.ahs) : [], pdu.data);
+          } else if (op === OP.DATA_OUT) this.intake.onDataOut(bhs, pdu.data, pdu.dataDigestError);
+          else this.onTaskManagement(bhs);
+          return;
+        case OP.NOP_OUT:
+          this.onNopOut(bhs, pdu.data);
+          return;
+        case OP.TEXT_REQUEST:
+          this.onText(bhs, pdu.data);
+          return;
+        case OP.LOGOUT_REQUEST:
+          this.onLogout(bhs);
+          return;
+        case OP.SNACK_REQUEST:
+        case OP.LOGIN_REQUEST:
+          // SNACK needs ErrorRecoveryLevel > 0; a Login Request in full feature phase is out of place.
+          this.reject(bhs, REJECT_REASON.PROTOCOL_ERROR);
+          return;
+        default:
+          this.reject(bhs, REJECT_REASON.COMMAND_NOT_SUPPORTED);
+          return;
+      }
+    } catch (err) {
+      if (!(err instanceof IscsiPduError)) throw err;
+      this.ctx.log(`rejecting a PDU: ${err.message}`);
+      this.reject(bhs, err.reason);
+      if (err.drop) throw err;
+    }
+  }
+
+  private onNopOut(bhs: Buffer, data: Buffer): void {
+    const p = decodeNopOut(bhs);
+    if (p.itt === RESERVED_TAG) {
+      // The answer to our ping (§11.18.1: ITT 0xffffffff, our TTT, I bit set).
+      if (p.ttt === this.pingTtt) this.pingTtt = undefined;
+      return;
+    }
+    this.session.window.take(p.cmdSN, p.immediate, () => {
+      if (this.outputClosed) return;
+      const echo = data.subarray(0, Math.min(data.length, this.session.params.maxXmitDataSegmentLength));
+      const w = this.session.window;
+      const h = this.writer.headerBuffer();
+      encodeNopIn(
+        {
+          dataSegmentLength: echo.length,
+          lun: p.lun,
+          itt: p.itt,
+          ttt: RESERVED_TAG,
+          statSN: this.takeStatSN(),
+          expCmdSN: w.expCmdSN,
+          maxCmdSN: w.currentMax(),
+        },
+        h,
+      );
+      this.writer.send(h, Buffer.from(echo));
+    });
+  }
+
+  private onText(bhs: Buffer, data: Buffer): void {
+    const req = decodeTextRequest(bhs);
+    const copy = Buffer.from(data);
+    this.session.window.take(req.cmdSN, req.immediate, () => {
+      if (this.outputClosed) return;
+      let reply;
+      try {
+        reply = this.text.handle(
+          req,
+          copy,
+          {
+            sendTargets: (v) =>
+              this.ctx.sendTargets(v, this.session.initiatorName, this.session, localAddress(this.socket)),
+            setMaxXmitDataSegmentLength: (v) => (this.session.params.maxXmitDataSegmentLength = v),
+          },
+          this.session.params.maxXmitDataSegmentLength,
+        );
+      } catch (err) {
+        this.ctx.log(`rejecting a Text Request: ${err instanceof Error ? err.message : String(err)}`);
+        this.reject(bhs, REJECT_REASON.PROTOCOL_ERROR);
+        return;
+      }
+      const w = this.session.window;
+      const h = this.writer.headerBuffer();
+      encodeTextResponse(
+        {
+          final: reply.final,
+          continue: !reply.final && reply.ttt !== RESERVED_TAG,
+          dataSegmentLength: reply.data.length,
+          lun: req.lun,
+          itt: req.itt,
+          ttt: reply.ttt,
+          statSN: this.takeStatSN(),
+          expCmdSN: w.expCmdSN,
+          maxCmdSN: w.currentMax(),
+        },
+        h,
+      );
+      this.writer.send(h, reply.data);
+    });
+  }
+
+  private onTaskManagement(bhs: Buffer): void {
+    const req = decodeTaskMgmtRequest(bhs);
+    this.session.window.take(req.cmdSN, req.immediate, () => {
+      this.tmfRunning++;
+      void runTaskManagement(req, this.intake!, this, () => this.router.nexusLost(this.nexus))
+        .catch(() => 255)
+        .then((code) => {
+          this.tmfRunning--;
+          if (!this.outputClosed) {
+            const w = this.session.window;
+            const h = this.writer.headerBuffer();
+            encodeTaskMgmtResponse(
+              {
+                response: code,
+                itt: req.itt,
+                statSN: this.takeStatSN(),
+                expCmdSN: w.expCmdSN,
+                maxCmdSN: w.currentMax(),
+              },
+              h,
+            );
+            this.writer.send(h);
+          }
+          this.changed();
+        });
+    });
+  }
+
+  private onLogout(bhs: Buffer): void {
+    const req = decodeLogoutRequest(bhs);
+    this.session.window.take(req.cmdSN, req.immediate, () => {
+      let response: number = LOGOUT_RESPONSE.SUCCESS;
+      if (req.reason === LOGOUT_REASON.REMOVE_CONNECTION_FOR_RECOVERY)
+        response = LOGOUT_RESPONSE.RECOVERY_NOT_SUPPORTED;
+      else if (req.reason === LOGOUT_REASON.CLOSE_CONNECTION && req.cid !== this.cid) {
+        response = LOGOUT_RESPONSE.CID_NOT_FOUND;
+      } else if (req.reason > LOGOUT_REASON.REMOVE_CONNECTION_FOR_RECOVERY) {
+        this.reject(bhs, REJECT_REASON.INVALID_PDU_FIELD);
+        return;
+      }
+      const send = (): void => {
+        if (this.outputClosed) return;
+        const w = this.session.window;
+        const h = this.writer.headerBuffer();
+        encodeLogoutResponse(
+          {
+            response,
+            itt: req.itt,
+            statSN: this.takeStatSN(),
+            expCmdSN: w.expCmdSN,
+            maxCmdSN: w.currentMax(),
+            time2Wait: this.session.params.defaultTime2Wait,
+            time2Retain: this.session.params.defaultTime2Retain,
+          },
+          h,
+        );
+        this.writer.send(h);
+      };
+      if (response !== LOGOUT_RESPONSE.SUCCESS) {
+        send();
+        return;
+      }
+      // Close the session (or its only connection): commands still waiting for data end here,
+      // running ones finish first; then the response, then the connection closes (§11.14).
+      this.phase = 'closing';
+      this.intake?.dropUndelivered(() => true);
+      this.whenIdle(() => {
+        send();
+        this.closeGracefully();
+      });
+    });
+  }
+
+  // ---- output helpers ----
+
+  reject(bhs: Buffer, reason: number): void {
+    if (this.outputClosed) return;
+    const w = this.session?.window;
+    const h = this.writer.headerBuffer();
+    encodeReject(
+      {
+        reason,
+        dataSegmentLength: BHS_SIZE,
+        statSN: this.takeStatSN(),
+        expCmdSN: w?.expCmdSN ?? 0,
+        maxCmdSN: w?.currentMax() ?? 0,
+        dataSN: 0,
+      },
+      h,
+    );
+    this.writer.send(h, Buffer.from(bhs.subarray(0, BHS_SIZE)));
+    this.ctx.log(
+      `Reject 0x${reason.toString(16)} for opcode 0x${bhsOpcode(bhs).toString(16)} ITT 0x${bhsItt(bhs).toString(16)}`,
+    );
+  }
+
+  log(message: string): void {
+    this.ctx.log(message);
+  }
+
+  /** A command or task management function ended. */
+  changed(): void {
+    if (this.idleWaiter && this.isIdle()) {
+      const f = this.idleWaiter;
+      this.idleWaiter = undefined;
+      f();
+    }
+    if (
+      this.phase === 'full' &&
+      this.socket.isPaused() &&
+      this.writer.queuedBytes <= this.ctx.maxQueuedBytes
+    ) {
+      this.socket.resume();
+    }
+    this.settle();
+  }
+
+  private idleWaiter: (() => void) | undefined;
+
+  private isIdle(): boolean {
+    return (this.intake?.running ?? 0) === 0 && this.tmfRunning === 0;
+  }
+
+  private whenIdle(f: () => void): void {
+    if (this.isIdle()) f();
+    else this.idleWaiter = f;
+  }
+
+  // ---- liveness ----
+
+  private startPings(): void {
+    const every = this.ctx.nopIntervalMs;
+    if (!(every > 0)) return;
+    this.nopTimer = setInterval(() => this.ping(), Math.min(every, this.ctx.nopTimeoutMs || every));
+    this.nopTimer.unref?.();
+  }
+
+  private ping(): void {
+    if (this.phase !== 'full') return;
+    const now = Date.now();
+    if (this.pingTtt !== undefined) {
+      if (now - this.pingSentAt >= this.ctx.nopTimeoutMs) {
+        this.drop(
+          new IscsiProtocolError('TIMEOUT', `no answer to a NOP-In ping in ${this.ctx.nopTimeoutMs} ms`),
+        );
+      }
+      return;
+    }
+    if (now - this.lastRx < this.ctx.nopIntervalMs) return;
+    this.pingCount = (this.pingCount + 1) & 0xffffff;
+    this.pingTtt = NOP_TTT_BASE | this.pingCount;
+    this.pingSentAt = now;
+    const w = this.session.window;
+    const h = this.writer.headerBuffer();
+    encodeNopIn(
+      {
+        dataSegmentLength: 0,
+        lun: 0n,
+        itt: RESERVED_TAG,
+        ttt: this.pingTtt,
+        statSN: this.peekStatSN(), // §11.19: a target ping does not advance StatSN
+        expCmdSN: w.expCmdSN,
+        maxCmdSN: w.currentMax(),
+      },
+      h,
+    );
+    this.writer.send(h);
+  }
+
+  // ---- ending ----
+
+  /** Sends what is queued, half-closes, and cuts the socket if the peer does not close in time. */
+  private closeGracefully(): void {
+    this.enterClosing();
+    this.writer.flush();
+    if (!this.socket.destroyed) {
+      this.socket.end();
+      this.socket.resume(); // read and discard, so that the peer sees our FIN, not a reset
+    }
+    this.closeTimer ??= setTimeout(() => this.socket.destroy(), this.ctx.closeGraceMs);
+    this.closeTimer.unref?.();
+    this.settle();
+  }
+
+  private enterClosing(): void {
+    if (this.phase === 'closing' || this.phase === 'closed') {
+      if (this.phase === 'closing') this.endSession();
+      return;
+    }
+    this.phase = 'closing';
+    this.endSession();
+  }
+
+  private sessionEnded = false;
+
+  private endSession(): void {
+    if (this.sessionEnded) return;
+    this.sessionEnded = true;
+    clearTimeout(this.loginTimer);
+    if (this.nopTimer) clearInterval(this.nopTimer);
+    this.parser.clear();
+    this.intake?.releaseAll();
+    if (this.session) {
+      this.session.ended = true;
+      this.session.window.clear();
+      this.ctx.ended(this.session, this);
+    }
+  }
+
+  private settle(): void {
+    if (this.socketGone && this.isIdle()) this.resolveClosed();
+  }
+}
+
+function localAddress(s: net.Socket): string {
+  const a = s.localAddress ?? '127.0.0.1';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}

@@ -1,0 +1,449 @@
+#!/usr/bin/env node
+// `npm run conformance`: libiscsi's conformance suite (iscsi-test-cu, Debian's libiscsi-bin) against
+// a fresh `vdisk iscsi serve`, with the per-test verdicts that CUnit itself does not give.
+//
+// Design:
+// - One fresh target per image format (raw and qcow2, VDISK_CONFORMANCE_SIZE, default 64 MiB,
+//   discard=on so the thin-provisioning tests run) on two loopback portals. LUN 0 is the
+//   read-write image, LUN 1 a second image with readonly=1. The whole list (the ALL family,
+//   230 tests in libiscsi 1.19) runs with --dataloss and --allow-sanitize against LUN 0, with the
+//   second portal's URL for the multipath tests and two initiator names (-i, -I) for the
+//   reservation tests; the ReadOnly family runs against LUN 1, the only place it can pass.
+// - Verdicts come from the verbose output: CUnit counts a skipped test as passed, so a test is
+//   `skipped` when it passed and printed a "[SKIPPED]" line between its "Test: NAME ..." header
+//   and its "passed" verdict; `failed` on "FAILED" (message: its first "[FAILED]" line, else its
+//   first assertion); `not-run` when the list (iscsi-test-cu -l) names it but the output never
+//   gave a verdict (the tool crashed, timed out, or a suite's setup failed). A not-run counts as
+//   a failure.
+// - The accepted exceptions live in docs/conformance.md, in the fenced block tagged
+//   `conformance-exceptions`: one line per test pattern (a glob on the full test name), the
+//   outcomes it may have (skip, fail or both), and the reason. The exit status is non-zero when a
+//   vdisk test fails, skips or does not run without a matching exception. An exception that was
+//   not needed is reported, so the list cannot rot.
+// - `--peer tgtd` also runs the suite against tgtd (Debian's tgt) serving a raw file of the same
+//   size, for reference numbers (tgtd's disk LUNs start at 1; its results never change the exit
+//   status). `--peer-only` runs tgtd alone, `--filter` narrows the families while developing.
+//
+// Results: a table per family on stdout (`--markdown` prints it for docs/conformance.md), a JSON
+// file (default dist/conformance/result.json) and each run's raw iscsi-test-cu output beside it.
+//
+// The targets start through test/helpers/iscsi-targets.ts (compiled), shared with the interop
+// tests and the benchmark.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const DOC = path.join(ROOT, 'docs', 'conformance.md');
+const TARGET_IQN = 'iqn.2026-11.org.vdisk:conformance';
+const INITIATORS = [
+  'iqn.2026-11.org.vdisk:conformance-initiator-1',
+  'iqn.2026-11.org.vdisk:conformance-initiator-2',
+];
+/** The family that needs a write-protected LU; it runs against LUN 1. */
+const READONLY_FAMILY = 'ReadOnly';
+
+// ---------------------------------------------------------------------------------------------
+// iscsi-test-cu output
+
+/** The test list of this libiscsi under ALL, as full names (ALL.Suite.Test). */
+export function listTests() {
+  const r = spawnSync('iscsi-test-cu', ['-l'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`iscsi-test-cu is not installed (bash scripts/setup.sh): ${r.error.message}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.split('.').length === 3 && l.startsWith('ALL.'));
+}
+
+/** The family of a test: the second component of its name (ALL.Read10.Simple -> Read10). */
+export const familyOf = (name) => name.split('.')[1];
+
+/**
+ * Per-test verdicts from iscsi-test-cu's verbose output (suites named without the ALL. prefix).
+ * Returns a Map from full name to { outcome: 'passed' | 'skipped' | 'failed', message }.
+ */
+export function parseVerbose(text) {
+  const results = new Map();
+  let suite = '';
+  let current; // the test whose verdict is pending
+  let failedLast; // a failed test still collecting its numbered assertion lines
+  const verdict = (t, word) => {
+    const skip = t.log.find((l) => l.startsWith('[SKIPPED]'));
+    const fail = t.log.find((l) => l.startsWith('[FAILED]'));
+    if (word === 'passed') {
+      results.set(t.name, skip ? { outcome: 'skipped', message: stripTag(skip) } : { outcome: 'passed' });
+      return undefined;
+    }
+    const r = { outcome: 'failed', message: fail ? stripTag(fail) : '', asserts: [] };
+    results.set(t.name, r);
+    return r;
+  };
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    let m;
+    if (/^Run Summary:/.test(line)) break;
+    if ((m = /^Suite: (\S+)/.exec(line))) {
+      suite = m[1];
+      current = failedLast = undefined;
+      continue;
+    }
+    if ((m = /^ {2}Test: (\S+) \.\.\.(.*)$/.exec(line))) {
+      current = { name: `ALL.${suite}.${m[1]}`, log: [] };
+      failedLast = undefined;
+      const rest = m[2];
+      const v = /^(passed|FAILED)\b/.exec(rest);
+      if (v) {
+        failedLast = verdict(current, v[1]);
+        current = undefined;
+      } else if (rest.trim()) current.log.push(rest.trim());
+      continue;
+    }
+    if (current) {
+      const v = /^(passed|FAILED)\b/.exec(line);
+      if (v) {
+        failedLast = verdict(current, v[1]);
+        current = undefined;
+      } else if (line.trim()) current.log.push(line.trim());
+      continue;
+    }
+    if (failedLast && (m = /^\s+\d+\. (.*)$/.exec(line)) && failedLast.asserts.length < 5) {
+      failedLast.asserts.push(m[1].replace(/\s+/g, ' '));
+    }
+  }
+  for (const r of results.values()) {
+    if (r.outcome === 'failed') {
+      if (!r.message) r.message = r.asserts[0] ?? '(no message)';
+      if (!r.asserts.length) delete r.asserts;
+    }
+  }
+  return results;
+}
+
+const stripTag = (l) => l.replace(/^\[(SKIPPED|FAILED)\]\s*/, '');
+
+/** Runs iscsi-test-cu for `families` against `urls`; resolves to its verdicts and raw output. */
+async function runSuite({ urls, families, logFile, timeoutMs }) {
+  const args = ['--dataloss', '--allow-sanitize', '-i', INITIATORS[0], '-I', INITIATORS[1]];
+  args.push('-t', families.map((f) => `ALL.${f}`).join(','), ...urls);
+  const started = Date.now();
+  const child = spawn('iscsi-test-cu', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const status = await new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
+  clearTimeout(timer);
+  fs.writeFileSync(logFile, `$ iscsi-test-cu ${args.join(' ')}\n${out}`);
+  const note = timedOut
+    ? `iscsi-test-cu timed out after ${timeoutMs / 1000} s`
+    : `iscsi-test-cu exited ${status}`;
+  return { results: parseVerbose(out), ms: Date.now() - started, note };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions (docs/conformance.md)
+
+/** The `conformance-exceptions` block: [{ pattern, regex, outcomes: Set, reason }]. */
+export function readExceptions(doc = DOC) {
+  const text = fs.readFileSync(doc, 'utf8');
+  const block = /^```conformance-exceptions\n([\s\S]*?)^```/m.exec(text);
+  if (!block) throw new Error(`${doc}: no \`\`\`conformance-exceptions block`);
+  const entries = [];
+  for (const line of block[1].split('\n')) {
+    if (!line.trim() || line.trim().startsWith('#')) continue;
+    const m = /^(\S+)\s+(\S+)\s+(.+)$/.exec(line.trim());
+    const outcomes = m?.[2].split(',');
+    if (!m || outcomes.some((o) => o !== 'skip' && o !== 'fail')) {
+      throw new Error(`${doc}: cannot read exception line '${line}' (PATTERN skip|fail|skip,fail REASON)`);
+    }
+    const regex = new RegExp(`^${m[1].replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    entries.push({ pattern: m[1], regex, outcomes: new Set(outcomes), reason: m[3] });
+  }
+  return entries;
+}
+
+const OUTCOME_WORD = { skipped: 'skip', failed: 'fail', 'not-run': 'fail' };
+
+/** Applies the exceptions to one run: { unexpected: [...], accepted: [...], unneeded: Set }. */
+function judge(tests, exceptions) {
+  const used = new Set();
+  const unexpected = [];
+  const accepted = [];
+  for (const t of tests) {
+    if (t.outcome === 'passed') continue;
+    const e = exceptions.find((x) => x.regex.test(t.name) && x.outcomes.has(OUTCOME_WORD[t.outcome]));
+    if (e) {
+      used.add(e);
+      accepted.push({ ...t, reason: e.reason });
+    } else unexpected.push(t);
+  }
+  return { unexpected, accepted, used };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function parseArgs(argv) {
+  const o = { peer: false, peerOnly: false, filter: undefined, formats: ['raw', 'qcow2'], markdown: false };
+  o.json = path.join(ROOT, 'dist', 'conformance', 'result.json');
+  o.size = process.env.VDISK_CONFORMANCE_SIZE ?? '64M';
+  o.timeout = 600;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--peer') {
+      if (value() !== 'tgtd') throw new Error('--peer: only tgtd is known');
+      o.peer = true;
+    } else if (a === '--peer-only') o.peer = o.peerOnly = true;
+    else if (a === '--filter') o.filter = value().split(',');
+    else if (a === '--formats') o.formats = value().split(',');
+    else if (a === '--size') o.size = value();
+    else if (a === '--json') o.json = path.resolve(value());
+    else if (a === '--timeout') o.timeout = Number(value());
+    else if (a === '--markdown') o.markdown = true;
+    else if (a === '--keep') o.keep = true;
+    else if (a === '-h' || a === '--help') o.help = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  for (const f of o.formats)
+    if (f !== 'raw' && f !== 'qcow2') throw new Error(`--formats: unknown format ${f}`);
+  return o;
+}
+
+const USAGE = `Usage: npm run conformance [-- OPTIONS]
+Runs libiscsi's iscsi-test-cu (--dataloss, whole ALL list) against a fresh vdisk iscsi serve.
+  --peer tgtd        also run it against tgtd serving a raw file (reference numbers)
+  --peer-only        run it against tgtd alone
+  --filter F[,F..]   only these families (second component of the test name, e.g. Read10)
+  --formats raw,qcow2  image formats for vdisk (default both)
+  --size SIZE        image size for qemu-img create (default 64M; env VDISK_CONFORMANCE_SIZE)
+  --json FILE        result file (default dist/conformance/result.json; raw logs beside it)
+  --timeout SECONDS  per iscsi-test-cu run (default 600)
+  --markdown         print the family table as Markdown (for docs/conformance.md)
+  --keep             keep the temporary images
+Exit status: 1 when a vdisk test fails, skips or does not run without an accepted exception in
+docs/conformance.md; 2 on a usage or setup error.`;
+
+const TARGETS_MODULE = path.join(ROOT, 'dist', 'test', 'helpers', 'iscsi-targets.js');
+
+/** Imports the target starters, building first when dist/ lacks them (tsc emits despite errors). */
+async function loadTargets() {
+  if (!fs.existsSync(TARGETS_MODULE) || !fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'index.js'))) {
+    console.log('conformance: dist/ is missing or old: running npm run build');
+    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (!fs.existsSync(TARGETS_MODULE)) throw new Error(`npm run build made no ${TARGETS_MODULE}`);
+  }
+  return import(pathToFileURL(TARGETS_MODULE).href);
+}
+
+function createImage(file, format, size) {
+  const r = spawnSync('qemu-img', ['create', '-q', '-f', format, file, size], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`qemu-img create ${file}: ${r.error ?? r.stderr}`);
+}
+
+/** One target, one format: both iscsi-test-cu runs; resolves to the run's record. */
+async function runTarget({ targets, kind, format, dir, families, opts, outDir }) {
+  const tag = `${kind}-${format}`;
+  const rw = path.join(dir, `${tag}.${format}`);
+  const ro = path.join(dir, `${tag}-ro.${format}`);
+  createImage(rw, format, opts.size);
+  createImage(ro, format, opts.size);
+  const luns = [
+    { file: rw, format, options: ['discard=on'] },
+    { file: ro, format, readonly: true },
+  ];
+  const logFile = path.join(outDir, `${tag}-server.log`);
+  const target = await targets.startTarget(kind, { luns, portals: 2, iqn: TARGET_IQN, logFile });
+  const runs = [];
+  try {
+    const main = families.filter((f) => f !== READONLY_FAMILY);
+    if (main.length) {
+      const urls = [target.url(0, 0), target.url(0, 1)];
+      runs.push(
+        await runSuite({
+          urls,
+          families: main,
+          logFile: path.join(outDir, `${tag}.log`),
+          timeoutMs: opts.timeout * 1000,
+        }),
+      );
+    }
+    if (families.includes(READONLY_FAMILY)) {
+      const urls = [target.url(1, 0)];
+      const logFile = path.join(outDir, `${tag}-readonly.log`);
+      runs.push(
+        await runSuite({ urls, families: [READONLY_FAMILY], logFile, timeoutMs: opts.timeout * 1000 }),
+      );
+    }
+  } finally {
+    await target.stop();
+  }
+  return { tag, runs };
+}
+
+function collect(expected, runs) {
+  const merged = new Map();
+  for (const r of runs) for (const [k, v] of r.results) merged.set(k, v);
+  const notes = runs.map((r) => r.note).join('; ');
+  return expected.map((name) => {
+    const r = merged.get(name);
+    return r ? { name, ...r } : { name, outcome: 'not-run', message: `no verdict in the output (${notes})` };
+  });
+}
+
+const count = (tests) => {
+  const c = { total: tests.length, passed: 0, failed: 0, skipped: 0, 'not-run': 0 };
+  for (const t of tests) c[t.outcome]++;
+  return c;
+};
+
+/** The issue's grouping: the families of issue 6 (the next one), by what they test. */
+const NEXT_ISSUE = [
+  ['persistent reservations', /^(Prin|Prout|Reserve6)/],
+  ['compare and write', /^CompareAndWrite$/],
+  ['extended copy', /^(ExtendedCopy|ReceiveCopyResults)$/],
+];
+const groupOf = (family) => NEXT_ISSUE.find(([, re]) => re.test(family))?.[0];
+
+function printTable(records, markdown) {
+  const families = [...new Set(records.flatMap((r) => r.tests.map((t) => familyOf(t.name))))];
+  const cell = (tests) => {
+    const c = count(tests);
+    const bad = c.failed + c['not-run'];
+    return `${c.passed}/${c.total}${bad ? ` ${bad}F` : ''}${c.skipped ? ` ${c.skipped}S` : ''}`;
+  };
+  const row = (label, pick) => [label, ...records.map((r) => cell(r.tests.filter((t) => pick(t.name))))];
+  const now = families.filter((f) => !groupOf(f));
+  const next = families.filter((f) => groupOf(f));
+  const header = ['family', ...records.map((r) => r.tag)];
+  const rows = now.map((f) => row(f, (n) => familyOf(n) === f));
+  rows.push(row('issue 5 families', (n) => !groupOf(familyOf(n))));
+  rows.push(...next.map((f) => row(`${f} (${groupOf(f)})`, (n) => familyOf(n) === f)));
+  if (next.length) rows.push(row('issue 6 families', (n) => Boolean(groupOf(familyOf(n)))));
+  rows.push(row('total', () => true));
+  if (markdown) {
+    console.log(`| ${header.join(' | ')} |\n|${header.map(() => ' --- ').join('|')}|`);
+    for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+    return;
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)) + 2);
+  const line = (cols) => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('');
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+  console.log('(cells: passed/total, then F = failed or not run, S = skipped)');
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`conformance: ${err.message}\n${USAGE}`);
+    return 2;
+  }
+  if (opts.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const exceptions = readExceptions();
+  const targets = await loadTargets();
+  let expected = listTests();
+  if (opts.filter) {
+    const unknown = opts.filter.filter((f) => !expected.some((t) => familyOf(t) === f));
+    if (unknown.length) throw new Error(`--filter: no family named ${unknown.join(', ')}`);
+    expected = expected.filter((t) => opts.filter.includes(familyOf(t)));
+  }
+  const families = [...new Set(expected.map(familyOf))];
+  const outDir = path.dirname(opts.json);
+  fs.mkdirSync(outDir, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdisk-conformance-'));
+  const plan = [
+    ...(opts.peerOnly ? [] : opts.formats.map((format) => ({ kind: 'vdisk', format }))),
+    ...(opts.peer ? [{ kind: 'tgtd', format: 'raw' }] : []),
+  ];
+  const version = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libiscsi-bin'], {
+    encoding: 'utf8',
+  }).stdout;
+  console.log(
+    `conformance: iscsi-test-cu (libiscsi ${version || 'unknown'}), ${expected.length} tests, ${opts.size} images`,
+  );
+  const records = [];
+  try {
+    for (const p of plan) {
+      const { tag, runs } = await runTarget({ ...p, targets, dir, families, opts, outDir });
+      const tests = collect(expected, runs);
+      const record = {
+        tag,
+        target: p.kind,
+        format: p.format,
+        seconds: runs.reduce((s, r) => s + r.ms, 0) / 1000,
+      };
+      Object.assign(record, { totals: count(tests), tests });
+      const c = record.totals;
+      console.log(
+        `${tag}: ${c.passed} passed, ${c.failed + c['not-run']} failed, ${c.skipped} skipped of ${c.total} ` +
+          `(${c['not-run']} not run) in ${record.seconds.toFixed(1)} s`,
+      );
+      records.push(record);
+    }
+  } finally {
+    if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  printTable(records, opts.markdown);
+
+  let status = 0;
+  const usedAnywhere = new Set();
+  for (const r of records.filter((x) => x.target === 'vdisk')) {
+    const { unexpected, accepted, used } = judge(r.tests, exceptions);
+    for (const e of used) usedAnywhere.add(e);
+    r.accepted = accepted.length;
+    r.unexpected = unexpected;
+    if (unexpected.length) status = 1;
+    console.log(
+      `\n${r.tag}: ${accepted.length} accepted exceptions, ${unexpected.length} unexpected results`,
+    );
+    for (const t of unexpected) console.log(`  ${t.outcome.toUpperCase()} ${t.name}: ${t.message}`);
+  }
+  const vdiskRan = records.some((r) => r.target === 'vdisk');
+  const unneeded = exceptions.filter((e) => !usedAnywhere.has(e) && expected.some((t) => e.regex.test(t)));
+  if (vdiskRan && unneeded.length) {
+    console.log(
+      `\nexceptions not needed by this run (remove them from docs/conformance.md when they stay so):`,
+    );
+    for (const e of unneeded) console.log(`  ${e.pattern}`);
+  }
+  const result = {
+    libiscsi: version || undefined,
+    date: new Date().toISOString(),
+    size: opts.size,
+    filter: opts.filter,
+    records,
+    unneededExceptions: vdiskRan ? unneeded.map((e) => e.pattern) : undefined,
+    ok: status === 0,
+  };
+  fs.writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nresults: ${opts.json} (raw logs beside it)`);
+  if (!vdiskRan) console.log('(no vdisk run: the exit status checks nothing)');
+  else console.log(status === 0 ? 'conformance: OK' : 'conformance: FAILED (unexpected results above)');
+  return status;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`conformance: ${err.stack ?? err}`);
+      process.exit(2);
+    },
+  );
+}

@@ -65,9 +65,8 @@ export async function runCommand(
     const ctx: CommandContext = { lu, cmd, cdb, nexus: cmd.nexus, state, target, commands: commandsFor(lu) };
     const res = await entry.handler(ctx);
     const out: ScsiResponse = { status: res.status ?? ScsiStatus.GOOD, transferLength };
-    if (res.dataIn && res.dataIn.length > 0) {
-      out.dataIn = res.dataIn.length > transferLength ? res.dataIn.subarray(0, transferLength) : res.dataIn;
-    }
+    const n = Math.min(res.dataIn?.length ?? 0, transferLength);
+    if (n > 0) out.dataIn = n < res.dataIn!.length ? res.dataIn!.subarray(0, n) : res.dataIn;
     return out;
   } catch (err) {
     return checkConditionFor(err, lu.mode.dSense, transferLength);

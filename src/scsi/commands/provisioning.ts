@@ -61,15 +61,16 @@ export async function unmap(ctx: CommandContext): Promise<CommandResult> {
   const ds = decodeUnmapList(data.subarray(0, listLength));
   const l = limits(lu);
   if (ds.length > l.maxUnmapDescriptors) throw invalidParamField(2);
-  const ranges: ByteRange[] = [];
+  // Parameter list limits first (SBC-3 §5.28.1), then every descriptor against the capacity.
   let total = 0;
-  for (let i = 0; i < ds.length; i++) {
-    const d = ds[i]!;
+  ds.forEach((d, i) => {
     total += d.blocks;
     if (total > l.maxUnmapBlocks) throw invalidParamField(UNMAP_HEADER_LENGTH + 16 * i + 8);
+  });
+  const ranges: ByteRange[] = ds.map((d) => {
     if (d.lba > BigInt(lu.blocks)) throw lbaOutOfRange();
-    ranges.push(checkLbaRange(lu, Number(d.lba), d.blocks));
-  }
+    return checkLbaRange(lu, Number(d.lba), d.blocks);
+  });
   for (const r of ranges) {
     if (r.length) await withRange(lu, r, false, () => unmapRange(lu, r));
   }

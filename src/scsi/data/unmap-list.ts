@@ -16,7 +16,12 @@ export interface UnmapDescriptor {
   blocks: number;
 }
 
+/** The most descriptors a parameter list can carry (its length fields are 16 bits). */
+export const MAX_UNMAP_LIST_DESCRIPTORS = (0xffff - UNMAP_HEADER_LENGTH) >> 4;
+
 export function encodeUnmapList(ds: readonly UnmapDescriptor[]): Buffer {
+  if (ds.length > MAX_UNMAP_LIST_DESCRIPTORS)
+    throw new BlockError('INVALID', `too many UNMAP descriptors (${ds.length})`);
   const b = Buffer.alloc(UNMAP_HEADER_LENGTH + UNMAP_DESCRIPTOR_LENGTH * ds.length);
   b.writeUInt16BE(b.length - 2, 0);
   b.writeUInt16BE(UNMAP_DESCRIPTOR_LENGTH * ds.length, 2);

@@ -18,8 +18,13 @@
  * the no-op of an unregistered I_T nexus with a zero SERVICE ACTION RESERVATION KEY), CLEAR,
  * PREEMPT, PREEMPT AND ABORT and REGISTER AND MOVE; never by RESERVE or RELEASE.
  */
-import { illegalRequest, invalidCdbField, invalidParamField, parameterListLengthError, ScsiError } from '../errors.js';
-import { ASC } from '../sense-codes.js';
+import {
+  illegalRequest,
+  invalidCdbField,
+  invalidParamField,
+  parameterListLengthError,
+  ScsiError,
+} from '../errors.js';
 import { PrCodecError } from './codec-error.js';
 import { decodeProutParameters, type ProutParameters } from './data/prout-parameters.js';
 import { decodeRegisterAndMove } from './data/register-and-move-parameters.js';
@@ -178,12 +183,19 @@ function unregister(s: PrState, r: Registration, fx: Effects): void {
 }
 
 /** §5.13.5 / §5.13.7 Tables 39-40: REGISTER and REGISTER AND IGNORE EXISTING KEY. */
-function register(s: PrState, req: ProutRequest, p: ProutParameters, env: ProutEnvironment, fx: Effects): ProutOutcome {
+function register(
+  s: PrState,
+  req: ProutRequest,
+  p: ProutParameters,
+  env: ProutEnvironment,
+  fx: Effects,
+): ProutOutcome {
   const n = req.nexus;
   const ignoreKey = req.action === ProutAction.REGISTER_AND_IGNORE_EXISTING_KEY;
   const reg = findRegistration(s, n);
   if (!reg) {
-    if (!ignoreKey && p.key !== 0n) return conflict('REGISTER from an unregistered I_T nexus with a non-zero key');
+    if (!ignoreKey && p.key !== 0n)
+      return conflict('REGISTER from an unregistered I_T nexus with a non-zero key');
     if (p.serviceActionKey === 0n) return fx.done();
     const own: Registration = {
       key: p.serviceActionKey,
@@ -199,14 +211,16 @@ function register(s: PrState, req: ProutRequest, p: ProutParameters, env: ProutE
       if (env.knownInitiator && !env.knownInitiator(id)) throw invalidParamField(offset);
       const r: Registration = { ...own, initiator: id };
       // SPC-4 §6.16.3: a TransportID naming an I_T nexus already registered, or twice.
-      if ([...s.registrations, ...added].some((x) => registrationsOverlap(x, r))) throw invalidParamField(offset);
+      if ([...s.registrations, ...added].some((x) => registrationsOverlap(x, r)))
+        throw invalidParamField(offset);
       added.push(r);
     }
     if (s.registrations.length + added.length > env.maxRegistrations) throw insufficientResources();
     s.registrations.push(...added);
   } else {
     if (p.specIPt) throw invalidParamField(20, 3);
-    if (!ignoreKey && p.key !== reg.key) return conflict('REGISTER with a RESERVATION KEY that is not the registered one');
+    if (!ignoreKey && p.key !== reg.key)
+      return conflict('REGISTER with a RESERVATION KEY that is not the registered one');
     if (p.serviceActionKey === 0n) unregister(s, reg, fx);
     else reg.key = p.serviceActionKey;
   }
@@ -233,7 +247,8 @@ function reserve(s: PrState, type: PrType, scope: number, p: ProutParameters, fx
   const res = s.reservation;
   if (res) {
     if (!isHolder(s, fx.nexus)) return conflict('the logical unit is reserved by another I_T nexus');
-    if (res.type !== type || res.scope !== scope) return conflict('a holder may not change the type with RESERVE');
+    if (res.type !== type || res.scope !== scope)
+      return conflict('a holder may not change the type with RESERVE');
     return fx.done();
   }
   s.reservation = { type, scope, holder: isAllRegistrants(type) ? undefined : fx.nexus };
@@ -328,7 +343,8 @@ function registerAndMove(s: PrState, req: ProutRequest, env: ProutEnvironment, f
   if (isOutcome(reg)) return reg;
   if (p.serviceActionKey === 0n) throw invalidParamField(8);
   const res = s.reservation;
-  if (!res || !isHolder(s, fx.nexus)) return conflict('REGISTER AND MOVE from an I_T nexus that holds no reservation');
+  if (!res || !isHolder(s, fx.nexus))
+    return conflict('REGISTER AND MOVE from an I_T nexus that holds no reservation');
   if (isAllRegistrants(res.type)) return conflict('an All Registrants reservation cannot be moved');
   if (reg.allTgPt) throw invalidCdbField(1, 4);
   const targetPort = env.targetPortName(p.relativeTargetPortId)?.toLowerCase();
@@ -360,6 +376,3 @@ function registerAndMove(s: PrState, req: ProutRequest, env: ProutEnvironment, f
   fx.changed = true;
   return fx.done();
 }
-
-/** Used by tests and logs. */
-export const INVALID_FIELD_IN_CDB = ASC.INVALID_FIELD_IN_CDB;

@@ -33,7 +33,9 @@ export interface ProutParameters {
   transportIds: { id: TransportId; offset: number }[];
 }
 
-export function encodeProutParameters(p: Omit<ProutParameters, 'transportIds'> & { transportIds?: TransportId[] }): Buffer {
+export function encodeProutParameters(
+  p: Omit<ProutParameters, 'transportIds'> & { transportIds?: TransportId[] },
+): Buffer {
   const tids = p.specIPt ? (p.transportIds ?? []).map(encodeTransportId) : [];
   const list = Buffer.concat(tids);
   const b = Buffer.alloc(p.specIPt ? SPEC_I_PT_HEADER + list.length : PROUT_BASIC_LENGTH);
@@ -65,7 +67,8 @@ export function decodeProutParameters(b: Buffer): ProutParameters {
       throw new PrCodecError('length', 0, `parameter list of ${b.length} bytes with SPEC_I_PT = 0`);
     return p;
   }
-  if (b.length < SPEC_I_PT_HEADER) throw new PrCodecError('length', 24, 'TRANSPORTID PARAMETER DATA LENGTH missing');
+  if (b.length < SPEC_I_PT_HEADER)
+    throw new PrCodecError('length', 24, 'TRANSPORTID PARAMETER DATA LENGTH missing');
   const listLength = b.readUInt32BE(24);
   if (SPEC_I_PT_HEADER + listLength !== b.length)
     throw new PrCodecError('length', 24, `TransportID list of ${listLength} bytes in ${b.length - 28}`);

@@ -43,7 +43,8 @@ export function encodeFullStatusDescriptor(d: FullStatusDescriptor): Buffer {
   const b = Buffer.alloc(FULL_STATUS_DESCRIPTOR_HEADER + tid.length);
   b.writeBigUInt64BE(d.key, 0);
   b[12] = (d.allTgPt ? 0x02 : 0) | (d.holder ? 0x01 : 0);
-  if (d.holder && d.reservation) b[13] = ((d.reservation.scope & 0xf) << 4) | PR_TYPE_CODE[d.reservation.type];
+  if (d.holder && d.reservation)
+    b[13] = ((d.reservation.scope & 0xf) << 4) | PR_TYPE_CODE[d.reservation.type];
   b.writeUInt16BE(d.relativeTargetPortId & 0xffff, 18);
   b.writeUInt32BE(tid.length, 20);
   tid.copy(b, FULL_STATUS_DESCRIPTOR_HEADER);
@@ -58,7 +59,9 @@ export function decodeFullStatusDescriptor(b: Buffer): { descriptor: FullStatusD
     throw new PrCodecError('length', 20, 'descriptor TransportID truncated');
   let tid;
   try {
-    tid = decodeTransportId(b.subarray(FULL_STATUS_DESCRIPTOR_HEADER, FULL_STATUS_DESCRIPTOR_HEADER + tidLength));
+    tid = decodeTransportId(
+      b.subarray(FULL_STATUS_DESCRIPTOR_HEADER, FULL_STATUS_DESCRIPTOR_HEADER + tidLength),
+    );
   } catch (e) {
     throw e instanceof PrCodecError ? e.shifted(FULL_STATUS_DESCRIPTOR_HEADER) : e;
   }

@@ -47,7 +47,8 @@ const MASK_BIT: Readonly<Record<PrType, number>> = {
 export function encodeReportCapabilities(d: ReportCapabilitiesData): Buffer {
   const b = Buffer.alloc(REPORT_CAPABILITIES_LENGTH);
   b.writeUInt16BE(REPORT_CAPABILITIES_LENGTH, 0);
-  b[2] = (d.rlrC ? 0x80 : 0) | (d.crh ? 0x10 : 0) | (d.sipC ? 0x08 : 0) | (d.atpC ? 0x04 : 0) | (d.ptplC ? 1 : 0);
+  b[2] =
+    (d.rlrC ? 0x80 : 0) | (d.crh ? 0x10 : 0) | (d.sipC ? 0x08 : 0) | (d.atpC ? 0x04 : 0) | (d.ptplC ? 1 : 0);
   b[3] = (d.tmv ? 0x80 : 0) | ((d.allowCommands & 7) << 4) | (d.ptplA ? 1 : 0);
   b.writeUInt16BE(
     d.types.reduce((m, t) => m | MASK_BIT[t], 0),
@@ -57,7 +58,8 @@ export function encodeReportCapabilities(d: ReportCapabilitiesData): Buffer {
 }
 
 export function decodeReportCapabilities(b: Buffer): ReportCapabilitiesData {
-  if (b.length < REPORT_CAPABILITIES_LENGTH) throw new PrCodecError('length', 0, 'REPORT CAPABILITIES truncated');
+  if (b.length < REPORT_CAPABILITIES_LENGTH)
+    throw new PrCodecError('length', 0, 'REPORT CAPABILITIES truncated');
   const mask = b.readUInt16BE(4);
   return {
     rlrC: !!(b[2]! & 0x80),

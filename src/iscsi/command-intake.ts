@@ -134,6 +134,8 @@ export class CommandIntake {
     } else t.solicitNext = t.expectedLength;
     this.tasks.set(t.itt, t);
     window.active++;
+    // Ready before its turn is taken, so that commands queued behind it go after it.
+    if (t.dataComplete) t.phase = 'ready';
     window.take(p.cmdSN, p.immediate, () => this.onTurn(t));
     if (t.write) this.solicit(t);
     this.advance(t);

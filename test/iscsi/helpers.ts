@@ -348,7 +348,8 @@ export class RawInitiator {
       { csg: STAGE.SECURITY, nsg: STAGE.OPERATIONAL, transit: true, isid: o.isid },
     );
     if (r.status !== 0) throw new Error(`login failed: status 0x${r.status.toString(16)}`);
-    const op = await this.loginStep([['MaxRecvDataSegmentLength', '262144'], ...extra], {
+    const declared = extra.some(([k]) => k === 'MaxRecvDataSegmentLength');
+    const op = await this.loginStep(declared ? extra : [['MaxRecvDataSegmentLength', '262144'], ...extra], {
       csg: STAGE.OPERATIONAL,
       nsg: STAGE.FULL_FEATURE,
       transit: true,

@@ -147,7 +147,7 @@ test('commands are delivered in CmdSN order when they arrive out of order', asyn
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(router.executed.length, 0, 'waits for the gap');
   c.command(TUR, { cmdSN: first });
-  const ops = [await c.next(), await c.next()].map((p) => p?.bhs[0]! & 0x3f).sort();
+  const ops = [await c.next(), await c.next()].map((p) => (p ? p.bhs[0]! & 0x3f : -1)).sort();
   assert.deepEqual(ops, [OP.SCSI_RESPONSE, OP.DATA_IN]);
   assert.deepEqual(
     router.executed.map((x) => x.cdb[0]),

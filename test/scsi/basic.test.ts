@@ -106,7 +106,7 @@ test('READ CAPACITY (10) and (16)', async () => {
   assert.equal(d.length, 32);
   assert.equal(d.readBigUInt64BE(0), 32767n);
   assert.equal(d.readUInt32BE(8), 512);
-  assert.equal(d[13], 3); // 4 KiB preferred / 512
+  assert.equal(d[13], 0); // byte-granular device: one logical block per physical block
   assert.equal(d[14], 0); // discard=ignore: no LBPME
 });
 

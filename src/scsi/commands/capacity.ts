@@ -3,8 +3,11 @@
  *
  * - LBPME = 1 when the LU offers UNMAP (discard=on and the device can discard); LBPRZ = 1 when
  *   unmapped blocks read as zeroes (unmapping goes through writeZeroes with mayUnmap).
- * - LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: the device's preferred block size, capped at
- *   4 KiB, over the logical block size.
+ * - LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: the device's alignment unit (minBlockSize, 4 KiB
+ *   on O_DIRECT over a 4K-sector disk) over the logical block size. The preferred (cluster) size
+ *   is reported as the optimal granularity in VPD B0h instead: a qcow2 cluster is not a physical
+ *   block (a 512-byte write inside it is not a read-modify-write of the medium), and libiscsi's
+ *   GetLBAStatus tests treat 2^exponent blocks as the unit that unmaps atomically.
  * - READ CAPACITY (10): PMI = 0 with a non-zero LBA is INVALID FIELD IN CDB (SBC-3 §5.15.1).
  * - GET LBA STATUS: descriptors from the device's block status starting at the requested LBA,
  *   as many as fit the allocation length; blocks with data are mapped (0), holes and zero
@@ -18,7 +21,7 @@ import type { LogicalUnit } from '../logical-unit.js';
 import type { CommandContext, CommandResult } from './command.js';
 
 export function physicalBlockExponent(lu: LogicalUnit): number {
-  const phys = Math.min(4096, Math.max(lu.blockSize, lu.device.caps.preferredBlockSize));
+  const phys = Math.max(lu.blockSize, lu.device.caps.minBlockSize);
   return Math.round(Math.log2(phys / lu.blockSize));
 }
 

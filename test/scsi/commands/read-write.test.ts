@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ASC, decodeSense, SenseKey } from '../../../src/scsi/index.js';
-import { cdb10, cdb16, checkCondition, good, invalidField, pattern, ready, run } from '../helpers.js';
+import { MemoryDevice } from '../../../src/block/index.js';
+import { cdb10, cdb16, checkCondition, good, invalidField, MIB, pattern, ready, run } from '../helpers.js';
 
 function cdb12(op: number, lba: number, len: number, flags = 0): number[] {
   const b = Buffer.alloc(12);
@@ -62,11 +63,17 @@ test('beyond the end, past the maximum transfer length, protection fields', asyn
     SenseKey.ILLEGAL_REQUEST,
     ASC.LBA_OUT_OF_RANGE,
   );
-  invalidField(await run(f.target, cdb16(0x88, 0, 16385)), 10);
   invalidField(await run(f.target, cdb10(0x28, 0, 1, 0x20)), 1, 5); // RDPROTECT 001b
   invalidField(await run(f.target, cdb10(0x2a, 0, 1, 0xe0), { dataOut: Buffer.alloc(512) }), 1, 7); // WRPROTECT
   invalidField(await run(f.target, cdb10(0x28, 0, 1, 0x01)), 1, 0); // reserved bit 0
   invalidField(await run(f.target, [0x28, 0, 0, 0, 0, 0, 0x40, 0, 1, 0]), 6, 6); // reserved bits of byte 6
+});
+
+test('a transfer past MAXIMUM TRANSFER LENGTH (32 MiB) is INVALID FIELD IN CDB', async () => {
+  const f = await ready({}, new MemoryDevice(64 * MIB));
+  invalidField(await run(f.target, cdb16(0x88, 0, 65537)), 10);
+  invalidField(await run(f.target, cdb12(0xaa, 0, 65537), { dataOut: Buffer.alloc(512) }), 6);
+  assert.equal((await run(f.target, cdb16(0x88, 0, 65536))).dataIn!.length, 32 * MIB);
 });
 
 test('Data-Out shorter than the CDB: whole blocks are written, a partial block is refused', async () => {

@@ -7,7 +7,7 @@
  * Also CDB and parameter-list builders named after the spec's fields.
  */
 import assert from 'node:assert/strict';
-import { MemoryDevice } from '../../../src/block/index.js';
+import { MemoryDevice, type BlockDevice } from '../../../src/block/index.js';
 import {
   ASC,
   decodeSense,
@@ -59,8 +59,9 @@ export interface PrFixture {
 
 export async function prFixture(
   opts: Partial<PersistentReservationsOptions> & { store?: ReservationStore } = {},
+  dev: BlockDevice = new MemoryDevice(4 * MIB),
 ): Promise<PrFixture> {
-  const lu = new LogicalUnit(new MemoryDevice(4 * MIB), { uuid: UUID });
+  const lu = new LogicalUnit(dev, { uuid: UUID });
   const pr = new PersistentReservations({ uuid: UUID, ...opts });
   await pr.start();
   lu.reservations = pr;
@@ -227,3 +228,30 @@ export { ASC, SenseKey, ScsiStatus };
 export const read10 = [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0];
 export const write10 = [0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0];
 export const block = Buffer.alloc(512, 0xa5);
+
+// ---- PRIN readers ----
+
+import { decodeReadKeys } from '../../../src/scsi/reservations/data/read-keys.js';
+import { decodeReadReservation } from '../../../src/scsi/reservations/data/read-reservation.js';
+import { decodeFullStatus } from '../../../src/scsi/reservations/data/read-full-status.js';
+import { decodeReportCapabilities } from '../../../src/scsi/reservations/data/report-capabilities.js';
+
+/** An I_T nexus that never registers: reads state without consuming anyone's unit attentions. */
+const OBSERVER = nx('observer', 0x99);
+
+async function prinData(f: PrFixture, _n: ItNexus, sa: number): Promise<Buffer> {
+  await settle(f, OBSERVER);
+  const r = await f.exec(OBSERVER, prinCdb(sa));
+  good(r);
+  return r.dataIn ?? Buffer.alloc(0);
+}
+
+export const readKeys = async (f: PrFixture, n: ItNexus) => decodeReadKeys(await prinData(f, n, 0));
+export const readReservation = async (f: PrFixture, n: ItNexus) =>
+  decodeReadReservation(await prinData(f, n, 1));
+export const reportCapabilities = async (f: PrFixture, n: ItNexus) =>
+  decodeReportCapabilities(await prinData(f, n, 2));
+export const fullStatus = async (f: PrFixture, n: ItNexus) => decodeFullStatus(await prinData(f, n, 3));
+
+/** The unit attentions queued for `n`, oldest first. */
+export const uas = (f: PrFixture, n: ItNexus): readonly number[] => f.lu.nexusState(n).ua.list();

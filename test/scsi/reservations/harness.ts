@@ -92,7 +92,8 @@ export async function prFixture(
       if (ua !== undefined) throw new ScsiError(SenseKey.UNIT_ATTENTION, ua);
       if (!entry) throw invalidCdbField(1, 4);
       for (let i = 1; i < entry.cdbLength; i++) {
-        const bad = cdb[i]! & ~(entry.usage[i]! | (i === 1 ? 0x1f : 0)) & 0xff;
+        const bad =
+          cdb[i]! & ~(entry.usage[i]! | (i === 1 && entry.serviceAction !== undefined ? 0x1f : 0)) & 0xff;
         if (bad) throw invalidCdbField(i, 31 - Math.clz32(bad));
       }
       if (lu.reservations.conflicts(n, entry.name, cdb))

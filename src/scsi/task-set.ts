@@ -52,30 +52,35 @@ export class Task {
 export class TaskSet {
   private readonly tasks: Task[] = [];
 
-  /** Enters a task; returns it with a promise that resolves when it may run (or was aborted). */
+  /** ORDERED tasks in the set: while there are none, SIMPLE tasks enter without a scan. */
+  private ordered = 0;
+
+  /** Enters a task; returns a promise that resolves when it may run (or was aborted). */
   enter(task: Task): Promise<void> {
-    const earlier = this.tasks.slice();
-    this.tasks.push(task);
-    let blockers: Task[];
+    let blockers: Task[] = [];
     switch (task.attribute) {
       case 'head-of-queue':
-        blockers = [];
         break;
       case 'ordered':
-        blockers = earlier;
+        blockers = this.tasks.slice();
+        this.ordered++;
         break;
       case 'simple':
       case 'aca':
-        blockers = earlier.filter((t) => t.attribute === 'ordered');
+        if (this.ordered > 0) blockers = this.tasks.filter((t) => t.attribute === 'ordered');
         break;
     }
+    this.tasks.push(task);
     if (blockers.length === 0) return Promise.resolve();
     return Promise.race([Promise.all(blockers.map((t) => t.ended)).then(() => undefined), task.abortSignal]);
   }
 
   end(task: Task): void {
     const i = this.tasks.indexOf(task);
-    if (i >= 0) this.tasks.splice(i, 1);
+    if (i >= 0) {
+      this.tasks.splice(i, 1);
+      if (task.attribute === 'ordered') this.ordered--;
+    }
     task.markEnded();
   }
 

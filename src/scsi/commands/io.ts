@@ -8,7 +8,6 @@
  * refused with INVALID FIELD IN COMMAND INFORMATION UNIT. Data-Out longer than the CDB asks for
  * is ignored beyond the CDB's length.
  */
-import { pageAlignedBuffer } from '../../block/index.js';
 import type { BlockCdb } from '../cdb/block-cdb.js';
 import {
   illegalRequest,
@@ -21,6 +20,7 @@ import type { LogicalUnit } from '../logical-unit.js';
 import { ASC } from '../sense-codes.js';
 import type { CommandContext } from './command.js';
 import { limits } from './limits.js';
+import { readBuffer } from './read-buffers.js';
 
 export interface ByteRange {
   offset: number;
@@ -60,12 +60,9 @@ export function dataOutFor(ctx: CommandContext, need: number, blockSize: number)
   return d;
 }
 
-/**
- * Reads [offset, offset + length) in device-sized pieces, into a page-aligned buffer (the kernel
- * copies page-cache data into page-aligned memory several times faster, see block/native.ts).
- */
+/** Reads [offset, offset + length) in device-sized pieces, into a page-aligned buffer (read-buffers.ts). */
 export async function readRange(lu: LogicalUnit, offset: number, length: number): Promise<Buffer> {
-  const buf = pageAlignedBuffer(length);
+  const buf = readBuffer(length);
   const max = lu.device.caps.maxTransfer;
   try {
     for (let done = 0; done < length; done += max) {

@@ -43,3 +43,14 @@ test('SYNCHRONIZE CACHE and PRE-FETCH check the range; PRE-FETCH answers CONDITI
   checkCondition(await run(f.target, cdb16(0x90, 32768, 1)), SenseKey.ILLEGAL_REQUEST, ASC.LBA_OUT_OF_RANGE);
   invalidField(await run(f.target, cdb10(0x35, 0, 0, 0x04)), 1, 2);
 });
+
+test('READ DEFECT DATA (10) and (12): empty lists in the requested format', async () => {
+  const f = await ready();
+  const r10 = await run(f.target, [0x37, 0, 0x18 | 5, 0, 0, 0, 0, 0, 32, 0]);
+  good(r10);
+  assert.equal(r10.dataIn!.toString('hex'), '001d0000');
+  const r12 = await run(f.target, [0xb7, 0x00, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0]);
+  good(r12);
+  assert.equal(r12.dataIn!.toString('hex'), '0000000000000000');
+  invalidField(await run(f.target, [0x37, 0, 0x20, 0, 0, 0, 0, 0, 32, 0]), 2, 5);
+});

@@ -184,8 +184,8 @@ test('64 I_T nexuses register at once: all registered, one save per change, save
   assert.equal((await readReservation(f, ns[0]!)).reservation, undefined);
   assert.equal(
     store.generations.length,
-    128,
-    'one save per registration change, none for RESERVE races lost',
+    64 + 1 + 64,
+    'one save per change: the registrations, the winning RESERVE, the unregistrations',
   );
 });
 

@@ -141,14 +141,21 @@ export class LogicalUnit {
     return this.forcedReadOnly || this.device.caps.readOnly;
   }
 
-  /** UNMAP and WRITE SAME's UNMAP bit are offered (LBPME, LBPU, LBPWS). */
+  /**
+   * UNMAP and WRITE SAME's UNMAP bit are offered (LBPME, LBPU, LBPWS): discard=on and a device
+   * that can discard. A device opened read-only reports no discard, but the LU still offers
+   * unmapping and answers it with WRITE PROTECTED, as a write-protected thin disk does (libiscsi's
+   * ReadOnly test expects UNMAP to fail that way rather than be unknown).
+   */
   get canUnmap(): boolean {
-    return this.discard === 'on' && this.device.caps.canDiscard && !this.readOnly;
+    const caps = this.device.caps;
+    return this.discard === 'on' && (caps.canDiscard || caps.readOnly);
   }
 
   /** Unmapped blocks read as zeroes (LBPRZ): unmapping goes through writeZeroes with mayUnmap. */
   get unmapReadsZero(): boolean {
-    return this.canUnmap && this.device.caps.canZero;
+    const caps = this.device.caps;
+    return this.canUnmap && (caps.canZero || caps.readOnly);
   }
 
   /** Writes must be FUA because WCE was turned off on a write-back cache mode. */

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { ASC, SenseKey } from '../../../src/scsi/index.js';
 import { decodeLbaStatus } from '../../../src/scsi/data/lba-status.js';
 import { encodeUnmapList } from '../../../src/scsi/data/unmap-list.js';
-import { cdb10, cdb16, checkCondition, good, invalidField, ready, run } from '../helpers.js';
+import { MemoryDevice } from '../../../src/block/index.js';
+import { cdb10, cdb16, checkCondition, good, invalidField, MIB, ready, run } from '../helpers.js';
 
 const unmapCdb = (len: number, anchor = false) => [
   0x42,
@@ -101,7 +102,7 @@ test('UNMAP parameter list validation', async () => {
   invalidField(await run(f.target, unmapCdb(one.length, true), { dataOut: one }), 1, 0);
 });
 
-test('UNMAP is not offered with discard=ignore, nor on a read-only LU', async () => {
+test('UNMAP is not offered with discard=ignore; a read-only LU refuses it with WRITE PROTECTED', async () => {
   const f = await ready();
   const one = encodeUnmapList([{ lba: 0n, blocks: 1 }]);
   checkCondition(
@@ -112,8 +113,15 @@ test('UNMAP is not offered with discard=ignore, nor on a read-only LU', async ()
   const ro = await ready({ discard: 'on', readOnly: true });
   checkCondition(
     await run(ro.target, unmapCdb(one.length), { dataOut: one }),
-    SenseKey.ILLEGAL_REQUEST,
-    ASC.INVALID_COMMAND_OPERATION_CODE,
+    SenseKey.DATA_PROTECT,
+    ASC.WRITE_PROTECTED,
+  );
+  checkCondition(await run(ro.target, cdb16(0x93, 0, 1, 0x09)), SenseKey.DATA_PROTECT, ASC.WRITE_PROTECTED);
+  const roDev = await ready({ discard: 'on' }, new MemoryDevice(MIB, { readOnly: true }));
+  checkCondition(
+    await run(roDev.target, unmapCdb(one.length), { dataOut: one }),
+    SenseKey.DATA_PROTECT,
+    ASC.WRITE_PROTECTED,
   );
   const lbp = (await run(f.target, [0x12, 1, 0xb2, 0, 64, 0])).dataIn!;
   assert.equal(lbp[5], 0);

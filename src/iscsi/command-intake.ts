@@ -88,6 +88,11 @@ export class CommandIntake {
     const params = this.params;
     let problem: string | undefined;
     let reason: number = REJECT_REASON.PROTOCOL_ERROR;
+    if (p.immediate && window.active >= 2 * window.size) {
+      // Immediate commands skip the window; past twice its size they are refused (§11.17.1).
+      this.host.reject(bhs, REJECT_REASON.IMMEDIATE_COMMAND_REJECT);
+      return;
+    }
     if (this.tasks.has(p.itt)) {
       problem = `ITT 0x${p.itt.toString(16)} is already in use`;
       reason = REJECT_REASON.TASK_IN_PROGRESS;

@@ -31,7 +31,7 @@ export class CommandWindow {
 
   constructor(
     firstCmdSN: number,
-    private readonly size: number,
+    readonly size: number,
   ) {
     this.expCmdSN = firstCmdSN >>> 0;
     this.maxCmdSN = snAdd(this.expCmdSN, size - 1);

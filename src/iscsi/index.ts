@@ -38,5 +38,7 @@ export * from './session.js';
 export * from './command-window.js';
 export * from './command-task.js';
 export * from './send-targets.js';
+export * from './text-exchange.js';
+export * from './transport-sense.js';
 export * from './connection.js';
 export * from './server.js';

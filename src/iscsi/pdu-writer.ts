@@ -60,7 +60,7 @@ export class PduWriter {
    */
   send(bhs: Buffer, data?: Buffer): void {
     const s = this.socket;
-    if (s.destroyed) return;
+    if (s.destroyed || s.writableEnded) return;
     if (!this.corked) {
       this.corked = true;
       s.cork();

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHMARKS = {
   convert: () => import('./convert.mjs'),
   nbd: () => import('./nbd.mjs'),
+  iscsi: () => import('./iscsi.mjs'),
 };
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

@@ -359,7 +359,10 @@ export class CommandIntake {
 
   private complete(t: CommandTask, r: ScsiResponse): void {
     this.running--;
-    const silent = t.silent;
+    // An aborted command gets no response: aborted by this session's task management (RFC 7143
+    // §11.5.1), or by another nexus's with TAS=0 (SAM-5 §5.6; the initiator learns of it from the
+    // unit attention), or by the nexus loss.
+    const silent = t.silent || r.aborted === true;
     this.finish(t);
     if (!this.host.outputClosed && !silent) this.respond(t, r);
     this.host.changed();

@@ -9,7 +9,7 @@
  * - ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, TARGET WARM/COLD RESET: this session's
  *   commands on the LUN (or all, for target resets) that the core has not seen are dropped, the
  *   ones it runs are marked so that they get no response, and the core aborts its task sets
- *   (other sessions' tasks end with TASK ABORTED from the core, SAM-5 TAS).
+ *   (other sessions' tasks end in the core too, without a response: TAS=0, SAM-5 §5.6).
  * - QUERY TASK answers "Function succeeded" for a command held here, else asks the core.
  * - TASK REASSIGN needs ErrorRecoveryLevel 2: "Task allegiance reassignment not supported".
  * - I_T NEXUS RESET (RFC 7144 §4.1): the session's commands end and the core sees an I_T nexus

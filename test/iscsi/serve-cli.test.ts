@@ -1,6 +1,7 @@
 /**
  * `vdisk iscsi serve` as a process, with real initiators: iscsi-inq and iscsi-ls (libiscsi),
- * qemu-io and qemu-img over iscsi:// URLs (write/read/verify patterns, convert and compare), CHAP
+ * qemu-io and qemu-img over iscsi:// URLs (write/read/verify patterns, convert and compare),
+ * header digests negotiated by libiscsi and QEMU, CHAP
  * one-way and mutual through libiscsi URLs (user%secret@, target_user/target_password), a wrong
  * secret refused, a config file with two targets, SIGTERM with a clean exit, and bad arguments
  * answered with one line and exit 1.
@@ -114,6 +115,21 @@ describe('vdisk iscsi serve', { skip }, () => {
     fs.readSync(fd, b, 0, 4096, 1 << 20);
     fs.closeSync(fd);
     assert.deepEqual(b, Buffer.alloc(4096, 0xa5));
+  });
+
+  test('header digests (CRC32C) with libiscsi and QEMU', async () => {
+    const srv = await startServer(['--target', IQN, '--lun', `0=${raw}`]);
+    await ok('iscsi-inq', [`${srv.urls[0]!}?header_digest=crc32c`]);
+    const port = /:(\d+)\//.exec(srv.urls[0]!)![1];
+    const out = await ok('qemu-io', [
+      '--image-opts',
+      '-c',
+      'write -P 0x3c 8M 1M',
+      '-c',
+      'read -P 0x3c 8M 1M',
+      `driver=iscsi,transport=tcp,portal=127.0.0.1:${port},target=${IQN},lun=0,header-digest=crc32c`,
+    ]);
+    assert.doesNotMatch(out, /Pattern verification failed/);
   });
 
   test('CHAP: one-way and mutual through libiscsi URLs; a wrong secret is refused', async () => {

@@ -34,6 +34,7 @@
 import { Mutex } from '../../util/index.js';
 import { invalidCdbField, ScsiError } from '../errors.js';
 import { ASC, SenseKey } from '../sense-codes.js';
+import type { ReservationPolicy } from '../logical-unit.js';
 import type { ItNexus } from '../task.js';
 import { isConflict, type Spc2Reservation } from './conflicts.js';
 import { encodeFullStatus } from './data/read-full-status.js';
@@ -50,6 +51,7 @@ import {
   findRegistration,
   nexusIdOf,
   registrationHolds,
+  type NexusId,
   type PrState,
 } from './state.js';
 import { MemoryReservationStore, type ReservationStore } from './store.js';
@@ -125,13 +127,14 @@ export function abortsNexus(result: ProutResult, n: ItNexus): boolean {
   return result.kind === 'done' && result.abort.some((m) => matchesNexus(m, n));
 }
 
-export class PersistentReservations {
+export class PersistentReservations implements ReservationPolicy {
   readonly uuid: string;
   private state: PrState = emptyState();
   private spc2: Spc2Reservation | undefined;
   private readonly store: ReservationStore;
   private readonly mutex = new Mutex();
   private readonly seenPorts = new Map<number, string>();
+  private readonly ids = new WeakMap<ItNexus, NexusId>();
   private readonly opts: PersistentReservationsOptions;
 
   constructor(opts: PersistentReservationsOptions) {
@@ -168,10 +171,12 @@ export class PersistentReservations {
   conflicts(nexus: ItNexus, commandName: string, cdb: Buffer): boolean {
     if (!this.seenPorts.has(nexus.relativeTargetPortId))
       this.seenPorts.set(nexus.relativeTargetPortId, nexus.targetPort);
+    // The hot path: nothing reserved, nothing to check (every READ and WRITE comes here).
+    if (!this.spc2 && !this.state.reservation) return false;
     return isConflict({
       state: this.state,
       spc2: this.spc2,
-      nexus: nexusIdOf(nexus),
+      nexus: this.idOf(nexus),
       nexusKey: nexus.key,
       commandName,
       cdb,
@@ -253,7 +258,7 @@ export class PersistentReservations {
       const next = cloneState(this.state);
       const outcome = applyProut(
         next,
-        { nexus: nexusIdOf(nexus), action: cdb[1]! & 0x1f, scopeType: cdb[2]!, data },
+        { nexus: this.idOf(nexus), action: cdb[1]! & 0x1f, scopeType: cdb[2]!, data },
         {
           targetPortName: (rtpi) => this.targetPortName(rtpi),
           ...(this.opts.knownInitiator ? { knownInitiator: this.opts.knownInitiator } : {}),
@@ -271,14 +276,14 @@ export class PersistentReservations {
   /** RESERVE (6) / (10): 'good' or 'conflict'. */
   async reserve(nexus: ItNexus): Promise<'good' | 'conflict'> {
     return this.mutex.run(async () =>
-      this.spc2Apply(spc2Reserve(this.state, this.spc2, nexusIdOf(nexus), nexus.key)),
+      this.spc2Apply(spc2Reserve(this.state, this.spc2, this.idOf(nexus), nexus.key)),
     );
   }
 
   /** RELEASE (6) / (10): 'good' or 'conflict'. */
   async release(nexus: ItNexus): Promise<'good' | 'conflict'> {
     return this.mutex.run(async () =>
-      this.spc2Apply(spc2Release(this.state, this.spc2, nexusIdOf(nexus), nexus.key)),
+      this.spc2Apply(spc2Release(this.state, this.spc2, this.idOf(nexus), nexus.key)),
     );
   }
 
@@ -286,6 +291,16 @@ export class PersistentReservations {
     if (o.kind === 'conflict') return 'conflict';
     this.spc2 = o.spc2;
     return 'good';
+  }
+
+  /** The reservation view of an I_T nexus, computed once per ItNexus object (they are immutable). */
+  private idOf(n: ItNexus): NexusId {
+    let id = this.ids.get(n);
+    if (!id) {
+      id = nexusIdOf(n);
+      this.ids.set(n, id);
+    }
+    return id;
   }
 
   private targetPortName(rtpi: number): string | undefined {

@@ -62,7 +62,17 @@ export async function runCommand(
     if (lu.reservations.conflicts(cmd.nexus, entry.name, cdb)) {
       return { status: ScsiStatus.RESERVATION_CONFLICT, transferLength };
     }
-    const ctx: CommandContext = { lu, cmd, cdb, nexus: cmd.nexus, state, target, commands: commandsFor(lu) };
+    const ctx: CommandContext = {
+      lu,
+      cmd,
+      cdb,
+      nexus: cmd.nexus,
+      state,
+      target,
+      get commands() {
+        return commandsFor(lu);
+      },
+    };
     const res = await entry.handler(ctx);
     const out: ScsiResponse = { status: res.status ?? ScsiStatus.GOOD, transferLength };
     const n = Math.min(res.dataIn?.length ?? 0, transferLength);

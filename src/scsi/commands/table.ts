@@ -5,8 +5,9 @@
  * SUPPORTED OPERATION CODES lists them, and names come from here.
  *
  * Not in the table, so answered INVALID COMMAND OPERATION CODE by the dispatcher until issue 6:
- * PERSISTENT RESERVE IN/OUT (5Eh/5Fh), COMPARE AND WRITE (89h), EXTENDED COPY (83h), RECEIVE
- * COPY RESULTS (84h), RESERVE/RELEASE (6) and (10) (16h/17h/56h/57h).
+ * COMPARE AND WRITE (89h), EXTENDED COPY (83h), RECEIVE COPY RESULTS (84h). The reservation
+ * commands (PERSISTENT RESERVE IN/OUT 5Eh/5Fh, RESERVE/RELEASE (6) and (10) 16h/17h/56h/57h) are
+ * in the table but offered only by an LU with a reservation engine attached.
  *
  * Usage data (SPC-4 §6.35.3): byte 0 the opcode, service action bits hold the service action,
  * other bytes the mask of bits the device server looks at. The CONTROL byte is all zero: NACA
@@ -18,6 +19,7 @@ import type { LogicalUnit } from '../logical-unit.js';
 import { getLbaStatus, readCapacity10, readCapacity16 } from './capacity.js';
 import { preFetch, synchronizeCache } from './cache.js';
 import type { CommandEntry } from './command.js';
+import { RESERVATION_COMMANDS } from '../reservations/commands.js';
 import { readDefectData } from './defects.js';
 import { inquiry } from './inquiry.js';
 import { modeSelect, modeSense } from './mode.js';
@@ -297,6 +299,9 @@ export const COMMANDS: readonly CommandEntry[] = (
       timeout: QUICK,
       handler: readDefectData,
     },
+    // PERSISTENT RESERVE IN/OUT and SPC-2 RESERVE/RELEASE (issue 6): offered by an LU whose
+    // `reservations` is a PersistentReservations engine, INVALID COMMAND OPERATION CODE elsewhere.
+    ...RESERVATION_COMMANDS,
   ] satisfies CommandEntry[]
 ).sort((a, b) => a.opcode - b.opcode || (a.serviceAction ?? 0) - (b.serviceAction ?? 0));
 
@@ -322,19 +327,13 @@ export function lookupCommand(cdb: Buffer): Lookup {
   return e ? { kind: 'found', entry: e } : { kind: 'unknown-opcode' };
 }
 
-const offered = new WeakMap<LogicalUnit, readonly CommandEntry[]>();
-
 /**
- * The commands a logical unit offers (UNMAP only where provisioning allows it). What decides it
- * (options and device capabilities) is fixed when the LU is built, so it is computed once per LU.
+ * The commands a logical unit offers: UNMAP only where provisioning allows it, the reservation
+ * commands only once a reservation engine is attached (`lu.reservations`, which may change after
+ * the LU is built, so this is not cached; only REPORT SUPPORTED OPERATION CODES asks).
  */
 export function commandsFor(lu: LogicalUnit): readonly CommandEntry[] {
-  let list = offered.get(lu);
-  if (!list) {
-    list = COMMANDS.filter((e) => !e.available || e.available(lu));
-    offered.set(lu, list);
-  }
-  return list;
+  return COMMANDS.filter((e) => !e.available || e.available(lu));
 }
 
 export function commandName(cdb: Buffer): string {

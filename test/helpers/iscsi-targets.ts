@@ -66,6 +66,11 @@ export interface StartOptions {
   lunParams?: string[];
   /** Fixed ports instead of free ones (a restart on the same portal). */
   ports?: number[];
+  /**
+   * vdisk only: serve a `--config FILE` instead (luns, iqn and chap are then ignored); the
+   * start waits for `urls` printed URLs and for `ports` to listen.
+   */
+  config?: { file: string; ports: number[]; urls: number };
   /** Copy everything the target prints into this file. */
   logFile?: string;
 }
@@ -140,18 +145,24 @@ function urlOf(iqn: string, port: number, lun: number, auth?: string): string {
 /** `vdisk iscsi serve` with `luns` as LUNs 0.., on fresh loopback portals. */
 export async function startVdiskIscsi(opts: StartOptions): Promise<IscsiTarget> {
   const iqn = opts.iqn ?? DEFAULT_IQN;
-  const ports = opts.ports ?? [];
+  const ports = [...(opts.ports ?? [])];
   for (let i = ports.length; i < (opts.portals ?? 1); i++) ports.push(await freePort());
   const args = [...(opts.nodeArgs ?? []), path.join(REPO_ROOT, 'bin', 'vdisk.js'), 'iscsi', 'serve'];
-  args.push('--target', iqn);
-  for (const p of ports) args.push('--portal', `${HOST}:${p}`);
-  opts.luns.forEach((l, n) => {
-    const lunOpts = [`format=${l.format}`, ...(l.readonly ? ['readonly=1'] : []), ...(l.options ?? [])];
-    args.push('--lun', `${n}=${l.file},${lunOpts.join(',')}`);
-  });
-  if (opts.chap) args.push('--chap', `${opts.chap.user}:${opts.chap.secret}`);
-  if (opts.mutualChap) args.push('--mutual-chap', `${opts.mutualChap.user}:${opts.mutualChap.secret}`);
+  if (opts.config) {
+    args.push('--config', opts.config.file);
+    ports.splice(0, ports.length, ...opts.config.ports);
+  } else {
+    args.push('--target', iqn);
+    for (const p of ports) args.push('--portal', `${HOST}:${p}`);
+    opts.luns.forEach((l, n) => {
+      const lunOpts = [`format=${l.format}`, ...(l.readonly ? ['readonly=1'] : []), ...(l.options ?? [])];
+      args.push('--lun', `${n}=${l.file},${lunOpts.join(',')}`);
+    });
+    if (opts.chap) args.push('--chap', `${opts.chap.user}:${opts.chap.secret}`);
+    if (opts.mutualChap) args.push('--mutual-chap', `${opts.mutualChap.user}:${opts.mutualChap.secret}`);
+  }
   args.push(...(opts.extraArgs ?? []));
+  const urlCount = opts.config?.urls ?? opts.luns.length;
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -159,7 +170,7 @@ export async function startVdiskIscsi(opts: StartOptions): Promise<IscsiTarget> 
   const printedUrls = (): string[] => stdout.split('\n').filter((l) => l.startsWith('iscsi://'));
   const describe = (): string => `${process.execPath} ${args.join(' ')}\n${out.text()}`;
   try {
-    for (let i = 0; printedUrls().length < opts.luns.length; i++) {
+    for (let i = 0; printedUrls().length < urlCount; i++) {
       if (exited(child) || i > 1500) throw new Error(`printed no URL per LUN in 30 s: ${describe()}`);
       await sleep(20);
     }
@@ -197,7 +208,7 @@ function tgtadm(control: number, args: string[]): string {
 /** A private tgtd serving `luns` (raw files) as its LUNs 1.., on fresh loopback portals. */
 export async function startTgtd(opts: StartOptions): Promise<IscsiTarget> {
   const iqn = opts.iqn ?? DEFAULT_IQN;
-  const ports = opts.ports ?? [];
+  const ports = [...(opts.ports ?? [])];
   for (let i = ports.length; i < (opts.portals ?? 1); i++) ports.push(await freePort());
   let child: ChildProcess | undefined;
   let out: ReturnType<typeof capture> | undefined;

@@ -19,7 +19,7 @@ import {
   OP,
   REJECT_REASON,
 } from '../../src/iscsi/index.js';
-import { RawInitiator, serveIscsi } from './helpers.js';
+import { RawInitiator, serveIscsi, until } from './helpers.js';
 
 const write10 = (lba: number, blocks: number): number[] => [0x2a, 0, 0, 0, 0, lba, 0, 0, blocks, 0];
 const TUR = [0, 0, 0, 0, 0, 0];
@@ -188,4 +188,38 @@ test('immediate data when ImmediateData=No is a protocol error Reject; the slot 
   c.command(write10(0, 1), { write: true, edtl: 512, data: Buffer.alloc(512) });
   assert.equal(decodeReject((await c.expect(OP.REJECT)).bhs).reason, REJECT_REASON.PROTOCOL_ERROR);
   await turWorks(c);
+});
+
+test('random PDUs never take the server down: every one is answered, rejected or ends its connection', async () => {
+  const { port, server } = await serveIscsi({}, { limits: { maxRecvDataSegmentLength: 65536 } });
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed >>> 8) % n;
+  };
+  for (let round = 0; round < 20; round++) {
+    const c = await RawInitiator.connect(port);
+    await c.login([], { isid: 1000 + round });
+    for (let i = 0; i < 30 && !c.ended; i++) {
+      const bhs = Buffer.alloc(48);
+      for (let j = 0; j < 48; j++) bhs[j] = rnd(256);
+      bhs[0] = [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x10, 0x1c, 0x03, 0x21][rnd(10)]! | (rnd(2) ? 0x40 : 0);
+      bhs[4] = rnd(4); // a few AHS words
+      const dsl = rnd(3) === 0 ? rnd(100_000) : rnd(600);
+      bhs.writeUIntBE(dsl, 5, 3);
+      const ahs = Buffer.alloc(bhs[4]! * 4);
+      for (let j = 0; j < ahs.length; j++) ahs[j] = rnd(256);
+      const data = Buffer.alloc(dsl);
+      c.send(Buffer.concat([bhs, ahs]), data);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    c.socket.destroy();
+  }
+  // Whatever happened to those connections, a well-behaved initiator is served.
+  const good = await RawInitiator.connect(port);
+  await good.login([], { isid: 1 });
+  await turWorks(good);
+  await until(() => server.stats().length === 1, 3000, 'the fuzzed connections to go');
+  const s = server.stats()[0]!;
+  assert.equal(s.heldBytes, 0);
 });

@@ -14,9 +14,11 @@
  * PARAMETER LIST with field pointers, PARAMETER LIST LENGTH ERROR, INVALID RELEASE OF PERSISTENT
  * RESERVATION, INSUFFICIENT REGISTRATION RESOURCES).
  *
- * PRgeneration (§6.15.2) is incremented by REGISTER, REGISTER AND IGNORE EXISTING KEY (except
- * the no-op of an unregistered I_T nexus with a zero SERVICE ACTION RESERVATION KEY), CLEAR,
- * PREEMPT, PREEMPT AND ABORT and REGISTER AND MOVE; never by RESERVE or RELEASE.
+ * PRgeneration (§6.15.2) is incremented by every REGISTER, REGISTER AND IGNORE EXISTING KEY (the
+ * no-op of an unregistered I_T nexus with a zero SERVICE ACTION RESERVATION KEY included: "every
+ * time a PERSISTENT RESERVE OUT command requests" one), CLEAR, PREEMPT, PREEMPT AND ABORT and
+ * REGISTER AND MOVE that completes; never by RESERVE or RELEASE, nor by a command that fails or
+ * conflicts.
  */
 import {
   illegalRequest,
@@ -196,7 +198,11 @@ function register(
   if (!reg) {
     if (!ignoreKey && p.key !== 0n)
       return conflict('REGISTER from an unregistered I_T nexus with a non-zero key');
-    if (p.serviceActionKey === 0n) return fx.done();
+    if (p.serviceActionKey === 0n) {
+      bumpGeneration(s);
+      fx.changed = true;
+      return fx.done();
+    }
     const own: Registration = {
       key: p.serviceActionKey,
       initiator: n.initiator,

@@ -50,16 +50,19 @@ const portOf = (name: string, isid = 1): TransportId => ({
 test('REGISTER: unregistered and registered I_T nexus behaviours (Tables 39 and 40), PRgeneration', async () => {
   const f = await ready(A);
   conflict(await prout(f, A, SA.REGISTER, { key: 5n, sark: 7n })); // unregistered, key != 0
-  good(await prout(f, A, SA.REGISTER, { key: 0n, sark: 0n })); // no-op
-  assert.deepEqual(await readKeys(f, A), { generation: 0, keys: [], additionalLength: 0 });
+  good(await prout(f, A, SA.REGISTER, { key: 0n, sark: 0n })); // registers nothing, still counts
+  assert.deepEqual(await readKeys(f, A), { generation: 1, keys: [], additionalLength: 0 });
   good(await prout(f, A, SA.REGISTER, { sark: 7n }));
   assert.deepEqual((await readKeys(f, A)).keys, [7n]);
   conflict(await prout(f, A, SA.REGISTER, { key: 8n, sark: 9n })); // wrong key
   good(await prout(f, A, SA.REGISTER, { key: 7n, sark: 9n })); // change key
-  assert.deepEqual(await readKeys(f, A), { generation: 2, keys: [9n], additionalLength: 8 });
+  assert.deepEqual(await readKeys(f, A), { generation: 3, keys: [9n], additionalLength: 8 });
   good(await prout(f, A, SA.REGISTER_AND_IGNORE, { key: 1234n, sark: 10n })); // key ignored
   good(await prout(f, A, SA.REGISTER, { key: 10n, sark: 0n })); // unregister
-  assert.deepEqual(await readKeys(f, A), { generation: 4, keys: [], additionalLength: 0 });
+  assert.deepEqual(await readKeys(f, A), { generation: 5, keys: [], additionalLength: 0 });
+  // Failed and conflicting commands do not count; RESERVE and RELEASE never do.
+  conflict(await prout(f, A, SA.REGISTER, { key: 1n, sark: 2n }));
+  assert.equal((await readKeys(f, A)).generation, 5);
 });
 
 test('RESERVE / RELEASE: holder rules, CDB checks, INVALID RELEASE, no PRgeneration change', async () => {

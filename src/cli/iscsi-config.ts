@@ -33,6 +33,7 @@ import type { CacheMode } from '../block/index.js';
 import type { ImageFormat } from '../formats/index.js';
 import {
   checkChapCredentials,
+  formatHostPort,
   isValidIscsiName,
   ISCSI_DEFAULT_PORT,
   type ChapCredentials,
@@ -92,6 +93,19 @@ export function planIscsiServe(o: IscsiServeOptions): IscsiServePlan {
     }
     const plan = planFromConfig(raw, o.config);
     if (o.portals?.length) plan.portals = o.portals.map(parsePortal);
+    const labels = plan.portals.map((p) => formatHostPort(p.host, p.port));
+    for (const t of plan.targets) {
+      for (const p of t.portals ?? []) {
+        const { host, port } = parsePortal(p);
+        if (!labels.includes(formatHostPort(host, port))) {
+          throw fail(`target ${t.name}: portal ${p} is not one of the server's (${labels.join(', ')})`);
+        }
+      }
+      t.portals = t.portals?.map((p) => {
+        const { host, port } = parsePortal(p);
+        return formatHostPort(host, port);
+      });
+    }
     return plan;
   }
   if (o.target === undefined) throw fail('name the target with --target IQN (or use --config FILE)');

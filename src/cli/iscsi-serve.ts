@@ -151,6 +151,28 @@ function untilSignal(): Promise<void> {
   });
 }
 
+const CONFIG_HELP = `
+Config file (--config FILE; --portal options replace its portals):
+  {
+    "portals": ["0.0.0.0:3260"],
+    "targets": [
+      {
+        "name": "iqn.2026-11.io.vdisk:disk1",
+        "alias": "disk one",
+        "tpgt": 1,
+        "portals": ["0.0.0.0:3260"],
+        "luns": [{ "lun": 0, "image": "disk1.qcow2", "format": "qcow2", "cache": "none",
+                   "ssd": true, "discard": "on", "readonly": false }],
+        "chap": { "user": "alice", "secret": "at-least-12-chars" },
+        "mutualChap": { "user": "target", "secret": "another-secret" },
+        "allow": ["iqn.1994-05.com.redhat:client1"]
+      }
+    ]
+  }
+Only "name" and "luns" (each with "lun" and "image") are required; image paths are relative to
+the file. An image mapped by several targets is one logical unit.
+`;
+
 type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -175,12 +197,8 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
     )
     .option('--mutual-chap <user:secret>', 'mutual CHAP: what the target answers with (needs --chap)')
     .option('--allow <initiator-iqn>', 'admit only these initiators (repeatable; default all)', collect)
-    .option(
-      '--config <file>',
-      'JSON file with several targets: {"portals":[...],"targets":[{"name","alias","tpgt","portals",' +
-        '"luns":[{"lun","image","format","cache","ssd","discard","readonly"}],"chap":{"user","secret"},' +
-        '"mutualChap":{...},"allow":[...]}]}',
-    )
+    .option('--config <file>', 'serve the targets of a JSON file (schema below)')
+    .addHelpText('after', CONFIG_HELP)
     .action(
       run(async (o: Record<string, unknown>) =>
         iscsiServe({

@@ -1,10 +1,8 @@
 /**
- * Test harness for reservations: a LogicalUnit with a PersistentReservations engine, and `exec`,
- * which runs a command the way the core will once RESERVATION_COMMANDS are in its table: core
- * commands through ScsiTarget.execute (their RESERVATION CONFLICT comes from the real dispatcher
- * calling `lu.reservations.conflicts`), reservation commands through a copy of the dispatcher's
- * steps (unit attention, CDB usage, conflict check, handler, sense) over RESERVATION_COMMANDS.
- * Also CDB and parameter-list builders named after the spec's fields.
+ * Test harness for reservations: a LogicalUnit with a PersistentReservations engine attached, and
+ * `exec`, which runs any command through ScsiTarget.execute (the core's table carries
+ * RESERVATION_COMMANDS, and its dispatcher asks `lu.reservations.conflicts`). Also CDB and
+ * parameter-list builders named after the spec's fields, PRIN readers and assertions.
  */
 import assert from 'node:assert/strict';
 import { MemoryDevice, type BlockDevice } from '../../../src/block/index.js';
@@ -19,11 +17,8 @@ import {
   type ItNexus,
   type ScsiResponse,
 } from '../../../src/scsi/index.js';
-import { checkConditionFor } from '../../../src/scsi/check-condition.js';
-import { invalidCdbField, ScsiError } from '../../../src/scsi/errors.js';
 import {
   PersistentReservations,
-  RESERVATION_COMMANDS,
   type PersistentReservationsOptions,
   type ReservationStore,
 } from '../../../src/scsi/reservations/index.js';
@@ -68,51 +63,18 @@ export async function prFixture(
   const target = new ScsiTarget(TARGET);
   target.addLun(0, lu);
   let tag = 1;
-  const exec = async (n: ItNexus, cdbIn: number[] | Buffer, dataOut?: Buffer): Promise<ScsiResponse> => {
+  const exec = (n: ItNexus, cdbIn: number[] | Buffer, dataOut?: Buffer): Promise<ScsiResponse> => {
     const cdb = Buffer.alloc(16);
     Buffer.from(cdbIn).copy(cdb);
-    const entry = RESERVATION_COMMANDS.find(
-      (e) => e.opcode === cdb[0] && (e.serviceAction === undefined || e.serviceAction === (cdb[1]! & 0x1f)),
-    );
-    const isPr = [0x16, 0x17, 0x56, 0x57, 0x5e, 0x5f].includes(cdb[0]!);
-    const cmd = {
+    return target.execute({
       nexus: n,
       lun: 0,
       tag: tag++,
       cdb,
-      attribute: 'simple' as const,
+      attribute: 'simple',
       expectedLength: dataOut?.length ?? 0xffff,
       ...(dataOut ? { dataOut } : {}),
-    };
-    if (!isPr) return target.execute(cmd);
-    const state = lu.nexusState(n);
-    const transferLength = entry ? entry.dataLength(cdb, 512) : 0;
-    try {
-      const ua = state.ua.take();
-      if (ua !== undefined) throw new ScsiError(SenseKey.UNIT_ATTENTION, ua);
-      if (!entry) throw invalidCdbField(1, 4);
-      for (let i = 1; i < entry.cdbLength; i++) {
-        const bad =
-          cdb[i]! & ~(entry.usage[i]! | (i === 1 && entry.serviceAction !== undefined ? 0x1f : 0)) & 0xff;
-        if (bad) throw invalidCdbField(i, 31 - Math.clz32(bad));
-      }
-      if (lu.reservations.conflicts(n, entry.name, cdb))
-        return { status: ScsiStatus.RESERVATION_CONFLICT, transferLength };
-      const res = await entry.handler({
-        lu,
-        cmd,
-        cdb,
-        nexus: n,
-        state,
-        target: undefined as never,
-        commands: [],
-      });
-      const out: ScsiResponse = { status: res.status ?? ScsiStatus.GOOD, transferLength };
-      if (res.dataIn) out.dataIn = res.dataIn.subarray(0, transferLength);
-      return out;
-    } catch (err) {
-      return checkConditionFor(err, false, transferLength);
-    }
+    });
   };
   return { lu, target, pr, exec };
 }

@@ -75,6 +75,16 @@ export const noReservations: ReservationPolicy = {
   reset: () => {},
 };
 
+/**
+ * SANITIZE state (SBC-3 §4.11): a BLOCK ERASE in progress (with its progress, for the PROGRESS
+ * INDICATION of NOT READY / SANITIZE IN PROGRESS), or the sanitize failure mode after a failed one
+ * (left by a successful SANITIZE, or by EXIT FAILURE MODE when the failed command had AUSE = 1).
+ */
+export type SanitizeState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'running'; done: number; readonly total: number }
+  | { readonly kind: 'failed'; readonly ause: boolean };
+
 /** How many lost nexuses are remembered (for I_T NEXUS LOSS OCCURRED) before the oldest go. */
 const MAX_LOST_NEXUSES = 256;
 
@@ -94,6 +104,8 @@ export class LogicalUnit {
   /** Serialisation point for atomic operations, keyed by byte range on the device. */
   readonly atomic = new RangeLock();
   reservations: ReservationPolicy = noReservations;
+  /** SANITIZE progress or failure mode; it belongs to the medium, so resets leave it alone. */
+  sanitize: SanitizeState = { kind: 'idle' };
   private readonly forcedReadOnly: boolean;
   private readonly nexuses = new Map<string, NexusState>();
 

@@ -150,6 +150,9 @@ function vpdPage(lu: LogicalUnit, nexus: ItNexus, page: number): Buffer | undefi
     case VpdPageCode.BLOCK_DEVICE_CHARACTERISTICS:
       return encodeBlockDeviceCharacteristics(DISK, {
         mediumRotationRate: lu.ssd ? NON_ROTATING_MEDIUM : 0,
+        // SANITIZE BLOCK ERASE deallocates; reads afterwards return zeroes with GOOD status.
+        wabereq: lu.canUnmap ? 1 : 0,
+        wacereq: 0,
         nominalFormFactor: 0,
         fuab: false,
         vbuls: false,

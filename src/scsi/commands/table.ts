@@ -26,6 +26,7 @@ import { modeSelect, modeSense } from './mode.js';
 import { orWrite, read, transferBlocks, verify, write, writeAndVerify } from './read-write.js';
 import { reportLuns, reportSupportedOpcodes, reportSupportedTmf } from './report.js';
 import { unmap, writeSame } from './provisioning.js';
+import { SANITIZE, sanitize, SanitizeAction } from './sanitize.js';
 import { preventAllowMediumRemoval, requestSense, startStopUnit, testUnitReady } from './unit.js';
 
 const FF4 = [0xff, 0xff, 0xff, 0xff];
@@ -299,6 +300,18 @@ export const COMMANDS: readonly CommandEntry[] = (
       timeout: QUICK,
       handler: readDefectData,
     },
+    ...[SanitizeAction.BLOCK_ERASE, SanitizeAction.EXIT_FAILURE_MODE].map((sa): CommandEntry => ({
+      name: 'SANITIZE',
+      opcode: SANITIZE,
+      serviceAction: sa,
+      cdbLength: 10,
+      usage: [SANITIZE, 0xa0 | sa, 0, 0, 0, 0, 0, 0xff, 0xff, 0],
+      direction: 'out',
+      dataLength: u16at(7),
+      timeout: { nominal: 60, recommended: 3600 },
+      available: (lu: LogicalUnit) => lu.canUnmap,
+      handler: sanitize,
+    })),
     // PERSISTENT RESERVE IN/OUT and SPC-2 RESERVE/RELEASE (issue 6): offered by an LU whose
     // `reservations` is a PersistentReservations engine, INVALID COMMAND OPERATION CODE elsewhere.
     ...RESERVATION_COMMANDS,

@@ -2,9 +2,10 @@
  * TEST UNIT READY (SPC-4 §6.37), REQUEST SENSE (§6.29), START STOP UNIT (SBC-3 §5.25) and
  * PREVENT ALLOW MEDIUM REMOVAL (SBC-3 §5.14, per I_T nexus).
  *
- * REQUEST SENSE returns the oldest pending unit attention of the nexus (and clears it), else
- * NO SENSE / NO ADDITIONAL SENSE INFORMATION with GOOD status: the core delivers every other
- * sense with its command (autosense), so nothing else is ever pending. DESC = 1 asks for
+ * REQUEST SENSE returns the oldest pending unit attention of the nexus (and clears it), else NOT
+ * READY / SANITIZE IN PROGRESS while a sanitize runs, else NO SENSE / NO ADDITIONAL SENSE
+ * INFORMATION with GOOD status: the core delivers every other sense with its command
+ * (autosense), so nothing else is ever pending. DESC = 1 asks for
  * descriptor format.
  *
  * The medium is not removable (RMB = 0) and is never stopped: START STOP UNIT with LOEJ = 0 is
@@ -16,6 +17,7 @@ import { encodeSense } from '../sense.js';
 import { ASC, SenseKey } from '../sense-codes.js';
 import { invalidCdbField, illegalRequest } from '../errors.js';
 import type { CommandContext, CommandResult } from './command.js';
+import { sanitizeProgress } from './sanitize.js';
 
 export async function testUnitReady(): Promise<CommandResult> {
   return {};
@@ -23,15 +25,24 @@ export async function testUnitReady(): Promise<CommandResult> {
 
 export async function requestSense(ctx: CommandContext): Promise<CommandResult> {
   const desc = !!(ctx.cdb[1]! & 1);
+  const format = desc ? 'descriptor' : 'fixed';
   const ua = ctx.state.ua.take();
-  const key = ua === undefined ? SenseKey.NO_SENSE : SenseKey.UNIT_ATTENTION;
+  if (ua !== undefined)
+    return { dataIn: encodeSense({ format, current: true, key: SenseKey.UNIT_ATTENTION, asc: ua }) };
+  // A sanitize in progress reports itself with its progress (SBC-3 §4.11.1).
+  if (ctx.lu.sanitize.kind === 'running') {
+    return {
+      dataIn: encodeSense({
+        format,
+        current: true,
+        key: SenseKey.NOT_READY,
+        asc: ASC.SANITIZE_IN_PROGRESS,
+        senseKeySpecific: sanitizeProgress(ctx.lu),
+      }),
+    };
+  }
   return {
-    dataIn: encodeSense({
-      format: desc ? 'descriptor' : 'fixed',
-      current: true,
-      key,
-      asc: ua ?? ASC.NO_ADDITIONAL_SENSE,
-    }),
+    dataIn: encodeSense({ format, current: true, key: SenseKey.NO_SENSE, asc: ASC.NO_ADDITIONAL_SENSE }),
   };
 }
 

@@ -11,6 +11,10 @@ export const NON_ROTATING_MEDIUM = 0x0001;
 
 export interface BlockDeviceCharacteristics {
   mediumRotationRate: number;
+  /** What a read returns after SANITIZE BLOCK ERASE (1 = GOOD status with data). */
+  wabereq: number;
+  /** What a read returns after SANITIZE CRYPTOGRAPHIC ERASE. */
+  wacereq: number;
   nominalFormFactor: number;
   fuab: boolean;
   vbuls: boolean;
@@ -19,7 +23,7 @@ export interface BlockDeviceCharacteristics {
 export function encodeBlockDeviceCharacteristics(peripheral: number, d: BlockDeviceCharacteristics): Buffer {
   const b = Buffer.alloc(BLOCK_DEVICE_CHARACTERISTICS_PAGE_LENGTH);
   b.writeUInt16BE(d.mediumRotationRate, 0);
-  b[3] = d.nominalFormFactor & 0x0f;
+  b[3] = ((d.wabereq & 3) << 6) | ((d.wacereq & 3) << 4) | (d.nominalFormFactor & 0x0f);
   b[4] = (d.fuab ? 0x02 : 0) | (d.vbuls ? 0x01 : 0);
   return encodeVpdPage(peripheral, VpdPageCode.BLOCK_DEVICE_CHARACTERISTICS, b);
 }
@@ -29,6 +33,8 @@ export function decodeBlockDeviceCharacteristics(page: Buffer): BlockDeviceChara
   decodeVpdPage(page, VpdPageCode.BLOCK_DEVICE_CHARACTERISTICS).body.copy(b);
   return {
     mediumRotationRate: b.readUInt16BE(0),
+    wabereq: b[3]! >> 6,
+    wacereq: (b[3]! >> 4) & 3,
     nominalFormFactor: b[3]! & 0x0f,
     fuab: !!(b[4]! & 0x02),
     vbuls: !!(b[4]! & 0x01),

@@ -67,10 +67,17 @@ test('Block Limits golden', () => {
   assert.deepEqual(decodeBlockLimits(encodeBlockLimits(0, noUga)), noUga);
 });
 
-test('Block Device Characteristics golden: non-rotating medium', () => {
-  const d = { mediumRotationRate: 1, nominalFormFactor: 0, fuab: false, vbuls: false };
+test('Block Device Characteristics golden: non-rotating medium, WABEREQ 01b', () => {
+  const d = {
+    mediumRotationRate: 1,
+    wabereq: 1,
+    wacereq: 0,
+    nominalFormFactor: 0,
+    fuab: false,
+    vbuls: false,
+  };
   const b = encodeBlockDeviceCharacteristics(0, d);
-  assert.equal(b.subarray(0, 9).toString('hex'), '00b1003c0001000000');
+  assert.equal(b.subarray(0, 9).toString('hex'), '00b1003c0001004000');
   assert.deepEqual(decodeBlockDeviceCharacteristics(b), d);
 });
 

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryReservationStore, PR_ASC, type PrState } from '../../../src/scsi/reservations/index.js';
+import { ScsiTarget, type ItNexus } from '../../../src/scsi/index.js';
 import { GatedDevice, settle as drain } from '../gated-device.js';
 import {
   block,
@@ -199,4 +200,68 @@ test('REGISTRATIONS PREEMPTED reaches every I_T nexus of an ALL_TG_PT registrati
   assert.deepEqual(uas(f, a1), [PR_ASC.REGISTRATIONS_PREEMPTED]);
   assert.deepEqual(uas(f, a2), [PR_ASC.REGISTRATIONS_PREEMPTED]);
   assert.deepEqual(uas(f, b), []);
+});
+
+test('one logical unit exported through two targets has one reservation state', async () => {
+  const f = await prFixture();
+  const other = new ScsiTarget('iqn.2026-11.io.vdisk:second');
+  other.addLun(0, f.lu);
+  const viaSecond = (name: string): ItNexus => {
+    const n = nx(name);
+    const targetPort = 'iqn.2026-11.io.vdisk:second,t,0x0001';
+    return {
+      ...n,
+      key: `${n.initiatorPort}|${targetPort}`,
+      targetName: 'iqn.2026-11.io.vdisk:second',
+      targetPort,
+    };
+  };
+  const [a, b2] = [nx('a'), viaSecond('b')];
+  await settle(f, a);
+  for (let i = 0; i < 3; i++)
+    await other.execute({
+      nexus: b2,
+      lun: 0,
+      tag: 900 + i,
+      cdb: Buffer.alloc(6),
+      attribute: 'simple',
+      expectedLength: 0,
+    });
+  good(await register(f, a, 0xan));
+  good(await prout(f, a, SA.RESERVE, { key: 0xan, type: TYPE.WE }));
+  const w = await other.execute({
+    nexus: b2,
+    lun: 0,
+    tag: 999,
+    cdb: Buffer.from([0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0]),
+    attribute: 'simple',
+    expectedLength: 512,
+    dataOut: block,
+  });
+  assert.equal(
+    w.status,
+    ScsiStatus.RESERVATION_CONFLICT,
+    'the reservation made through one target binds the other',
+  );
+  // The same initiator port through the second target is another I_T nexus: not registered there.
+  const a2 = viaSecond('a');
+  for (let i = 0; i < 3; i++)
+    await other.execute({
+      nexus: a2,
+      lun: 0,
+      tag: 950 + i,
+      cdb: Buffer.alloc(6),
+      attribute: 'simple',
+      expectedLength: 0,
+    });
+  const w2 = await other.execute({
+    nexus: a2,
+    lun: 0,
+    tag: 998,
+    cdb: Buffer.from([0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0]),
+    attribute: 'simple',
+    expectedLength: 512,
+    dataOut: block,
+  });
+  assert.equal(w2.status, ScsiStatus.RESERVATION_CONFLICT);
 });

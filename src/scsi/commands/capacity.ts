@@ -10,8 +10,9 @@
  *   GetLBAStatus tests treat 2^exponent blocks as the unit that unmaps atomically.
  * - READ CAPACITY (10): PMI = 0 with a non-zero LBA is INVALID FIELD IN CDB (SBC-3 §5.15.1).
  * - GET LBA STATUS: descriptors from the device's block status starting at the requested LBA,
- *   as many as fit the allocation length; blocks with data are mapped (0), holes and zero
- *   clusters deallocated (1). Without LBPME every block is mapped.
+ *   as many as fit the allocation length, over at most 64 GiB per command (read in 1 GiB windows;
+ *   the initiator asks again from where the answer ends); blocks with data are mapped (0), holes
+ *   and zero clusters deallocated (1). Without LBPME every block is mapped.
  */
 import { decodeBlockCdb } from '../cdb/block-cdb.js';
 import { encodeLbaStatus, LbaStatusKind, type LbaStatusDescriptor } from '../data/lba-status.js';
@@ -51,8 +52,10 @@ export async function readCapacity16(ctx: CommandContext): Promise<CommandResult
   };
 }
 
-/** How much of the device one GET LBA STATUS looks at, at most. */
-const LBA_STATUS_SCAN_BYTES = 1024 * 1024 * 1024;
+/** GET LBA STATUS asks the device in windows of this size... */
+const LBA_STATUS_WINDOW = 1024 * 1024 * 1024;
+/** ...and looks at this much at most per command (the initiator asks again from where it ends). */
+const LBA_STATUS_SCAN_BYTES = 64 * LBA_STATUS_WINDOW;
 
 export async function getLbaStatus(ctx: CommandContext): Promise<CommandResult> {
   const c = decodeBlockCdb(ctx.cdb);
@@ -62,28 +65,37 @@ export async function getLbaStatus(ctx: CommandContext): Promise<CommandResult> 
   const room = Math.max(1, Math.floor((c.length - 8) / 16));
   const bs = lu.blockSize;
   const start = c.lba * bs;
-  const span = Math.min(lu.blocks * bs - start, LBA_STATUS_SCAN_BYTES);
+  const end = Math.min(lu.blocks * bs, start + LBA_STATUS_SCAN_BYTES);
   const out: LbaStatusDescriptor[] = [];
   if (!lu.canUnmap) {
-    out.push({ lba: BigInt(c.lba), blocks: Math.min(span / bs, 0xffffffff), status: LbaStatusKind.MAPPED });
-  } else {
+    out.push({
+      lba: BigInt(c.lba),
+      blocks: Math.min((end - start) / bs, 0xffffffff),
+      status: LbaStatusKind.MAPPED,
+    });
+    return { dataIn: encodeLbaStatus(out) };
+  }
+  let full = false;
+  for (let pos = start; pos < end && !full; pos += LBA_STATUS_WINDOW) {
     let extents;
     try {
-      extents = await lu.device.blockStatus(start, span);
+      extents = await lu.device.blockStatus(pos, Math.min(LBA_STATUS_WINDOW, end - pos));
     } catch (err) {
       throw senseFromBlockError(err, 'read');
     }
     for (const e of extents) {
       const status = e.data ? LbaStatusKind.MAPPED : LbaStatusKind.DEALLOCATED;
-      const first = Math.floor(e.offset / bs);
       const endBlock = Math.ceil((e.offset + e.length) / bs);
       const last = out[out.length - 1];
       if (last && last.status === status) {
         last.blocks = endBlock - Number(last.lba);
         continue;
       }
-      if (out.length === room) break;
-      const from = Math.max(first, last ? Number(last.lba) + last.blocks : c.lba);
+      if (out.length === room) {
+        full = true;
+        break;
+      }
+      const from = last ? Number(last.lba) + last.blocks : c.lba;
       if (endBlock > from) out.push({ lba: BigInt(from), blocks: endBlock - from, status });
     }
   }

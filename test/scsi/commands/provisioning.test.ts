@@ -179,3 +179,14 @@ test('WRITE SAME beyond MAXIMUM WRITE SAME LENGTH is INVALID FIELD IN CDB', asyn
   invalidField(await run(f.target, cdb16(0x93, 0, 2 ** 21 + 1), { dataOut: Buffer.alloc(512) }), 10);
   invalidField(await run(f.target, cdb10(0x41, 0, 0), { dataOut: Buffer.alloc(512) }), 7);
 });
+
+test('GET LBA STATUS reads past the first 1 GiB window', async () => {
+  const f = await ready({ discard: 'on' }, new MemoryDevice(3 * 1024 * MIB));
+  const lba = (2.5 * 1024 * MIB) / 512;
+  good(await run(f.target, cdb16(0x8a, lba, 128), { dataOut: Buffer.alloc(128 * 512, 1) }));
+  assert.deepEqual(decodeLbaStatus((await run(f.target, lbaStatus(0))).dataIn!), [
+    { lba: 0n, blocks: lba, status: 1 },
+    { lba: BigInt(lba), blocks: 128, status: 0 },
+    { lba: BigInt(lba + 128), blocks: (3 * 1024 * MIB) / 512 - lba - 128, status: 1 },
+  ]);
+});

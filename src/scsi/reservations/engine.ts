@@ -260,7 +260,7 @@ export class PersistentReservations implements ReservationPolicy {
         next,
         { nexus: this.idOf(nexus), action: cdb[1]! & 0x1f, scopeType: cdb[2]!, data },
         {
-          targetPortName: (rtpi) => this.targetPortName(rtpi),
+          targetPortName: (rtpi) => this.targetPortName(rtpi, nexus),
           ...(this.opts.knownInitiator ? { knownInitiator: this.opts.knownInitiator } : {}),
           maxRegistrations: this.opts.maxRegistrations ?? MAX_REGISTRATIONS,
         },
@@ -303,7 +303,13 @@ export class PersistentReservations implements ReservationPolicy {
     return id;
   }
 
-  private targetPortName(rtpi: number): string | undefined {
+  /**
+   * The target port with RELATIVE TARGET PORT IDENTIFIER `rtpi`: the sender's own port first (the
+   * usual REGISTER AND MOVE, and unambiguous when several targets export the LU with the same
+   * portal group tag), then the configured ports, then the ports seen so far.
+   */
+  private targetPortName(rtpi: number, sender: ItNexus): string | undefined {
+    if (sender.relativeTargetPortId === rtpi) return sender.targetPort;
     const ports = this.opts.targetPorts?.();
     if (ports) return ports.find((p) => p.relativeTargetPortId === rtpi)?.name;
     return this.seenPorts.get(rtpi);

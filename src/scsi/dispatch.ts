@@ -19,15 +19,18 @@
 import { checkConditionFor } from './check-condition.js';
 import type { CommandContext, TargetView } from './commands/command.js';
 import { sanitizeRefusal } from './commands/sanitize.js';
-import { commandsFor, lookupCommand } from './commands/table.js';
+import { commandsFor, lookupCommand, type Lookup } from './commands/table.js';
 import { invalidCdbField, invalidOpcode, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { SenseKey } from './sense-codes.js';
 import { ScsiStatus, type ScsiCommand, type ScsiResponse } from './task.js';
 
 /** The CDB's data length for residuals, without failing on a CDB we cannot decode. */
-export function transferLengthOf(cmd: ScsiCommand, blockSize: number): number {
-  const l = lookupCommand(cmd.cdb);
+export function transferLengthOf(
+  cmd: ScsiCommand,
+  blockSize: number,
+  l: Lookup = lookupCommand(cmd.cdb),
+): number {
   if (l.kind !== 'found' || cmd.cdb.length < l.entry.cdbLength) return 0;
   try {
     return l.entry.dataLength(cmd.cdb, blockSize);
@@ -36,15 +39,16 @@ export function transferLengthOf(cmd: ScsiCommand, blockSize: number): number {
   }
 }
 
+/** Runs `cmd` on `lu`; `l` and `transferLength` are what the caller already computed from the CDB. */
 export async function runCommand(
   lu: LogicalUnit,
   cmd: ScsiCommand,
   target: TargetView,
+  l: Lookup = lookupCommand(cmd.cdb),
+  transferLength = transferLengthOf(cmd, lu.blockSize, l),
 ): Promise<ScsiResponse> {
-  const transferLength = transferLengthOf(cmd, lu.blockSize);
   const state = lu.nexusState(cmd.nexus);
   try {
-    const l = lookupCommand(cmd.cdb);
     const entry = l.kind === 'found' && (!l.entry.available || l.entry.available(lu)) ? l.entry : undefined;
     if (!entry?.uaExempt) {
       const ua = state.ua.take();

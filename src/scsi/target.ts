@@ -22,10 +22,10 @@ import { checkConditionFor } from './check-condition.js';
 import type { TargetView } from './commands/command.js';
 import { inquiryForMissingLun } from './commands/inquiry.js';
 import { reportLunsData } from './commands/report.js';
-import { commandName } from './commands/table.js';
+import { lookupCommand } from './commands/table.js';
 import { MAX_LUN } from './data/report-luns.js';
 import { runCommand, transferLengthOf } from './dispatch.js';
-import { illegalRequest } from './errors.js';
+import { illegalRequest, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { encodeSense } from './sense.js';
 import { ASC, SenseKey } from './sense-codes.js';
@@ -96,17 +96,38 @@ export class ScsiTarget implements ScsiTaskRouter {
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     const lu = this.map.get(cmd.lun);
     if (!lu) return this.missingLun(cmd);
-    const task = new Task(cmd.nexus, cmd.tag, cmd.attribute, commandName(cmd.cdb));
+    const l = lookupCommand(cmd.cdb);
+    const transferLength = transferLengthOf(cmd, lu.blockSize, l);
+    if (lu.taskSet.find(cmd.nexus.key, cmd.tag)) return this.overlapped(lu, cmd, transferLength);
+    const name = l.kind === 'found' ? l.entry.name : 'unknown';
+    const task = new Task(cmd.nexus, cmd.tag, cmd.attribute, name);
     const admitted = lu.taskSet.enter(task);
     try {
       await admitted;
-      if (task.aborted) return aborted(cmd, lu.blockSize);
+      if (task.aborted) return aborted(transferLength);
       task.started = true;
-      const res = await runCommand(lu, cmd, this.view);
-      return task.aborted ? aborted(cmd, lu.blockSize) : res;
+      const res = await runCommand(lu, cmd, this.view, l, transferLength);
+      return task.aborted ? aborted(transferLength) : res;
     } finally {
       lu.taskSet.end(task);
     }
+  }
+
+  /**
+   * SAM-5 §5.10 overlapped commands: a new command whose tag is that of a task still in the task
+   * set aborts the nexus's tasks in that LU and fails with ABORTED COMMAND / OVERLAPPED COMMANDS
+   * ATTEMPTED.
+   */
+  private async overlapped(lu: LogicalUnit, cmd: ScsiCommand, transferLength: number): Promise<ScsiResponse> {
+    await abortAll(
+      lu.taskSet.select((t) => t.nexus.key === cmd.nexus.key),
+      cmd.nexus,
+    );
+    return checkConditionFor(
+      new ScsiError(SenseKey.ABORTED_COMMAND, ASC.OVERLAPPED_COMMANDS_ATTEMPTED),
+      lu.mode.dSense,
+      transferLength,
+    );
   }
 
   private missingLun(cmd: ScsiCommand): ScsiResponse {
@@ -194,8 +215,8 @@ export class ScsiTarget implements ScsiTaskRouter {
   }
 }
 
-function aborted(cmd: ScsiCommand, blockSize: number): ScsiResponse {
-  return { status: ScsiStatus.TASK_ABORTED, transferLength: transferLengthOf(cmd, blockSize), aborted: true };
+function aborted(transferLength: number): ScsiResponse {
+  return { status: ScsiStatus.TASK_ABORTED, transferLength, aborted: true };
 }
 
 async function abortAll(tasks: Task[], by: ItNexus): Promise<void> {

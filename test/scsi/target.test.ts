@@ -300,3 +300,18 @@ test('a unit attention queue keeps each condition once, and a reset replaces it'
   s.ua.add(ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   assert.deepEqual([...s.ua.list()], [ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
 });
+
+test('a command reusing the tag of a task in flight: OVERLAPPED COMMANDS ATTEMPTED, and the nexus’s tasks abort', async () => {
+  const f = await gated();
+  const first = run(f.target, cdb10(0x28, 0, 1), { nexus: f.a, tag: 9 });
+  const other = run(f.target, cdb10(0x28, 8, 1), { nexus: f.a, tag: 10 });
+  const theirs = run(f.target, cdb10(0x28, 16, 1), { nexus: f.b, tag: 9 });
+  await settle();
+  const dup = run(f.target, cdb10(0x28, 24, 1), { nexus: f.a, tag: 9 });
+  await settle();
+  f.dev.open();
+  checkCondition(await dup, SenseKey.ABORTED_COMMAND, ASC.OVERLAPPED_COMMANDS_ATTEMPTED);
+  assert.equal((await first).status, ScsiStatus.TASK_ABORTED);
+  assert.equal((await other).status, ScsiStatus.TASK_ABORTED);
+  good(await theirs);
+});

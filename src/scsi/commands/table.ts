@@ -348,8 +348,3 @@ export function lookupCommand(cdb: Buffer): Lookup {
 export function commandsFor(lu: LogicalUnit): readonly CommandEntry[] {
   return COMMANDS.filter((e) => !e.available || e.available(lu));
 }
-
-export function commandName(cdb: Buffer): string {
-  const l = lookupCommand(cdb);
-  return l.kind === 'found' ? l.entry.name : `opcode 0x${cdb[0]!.toString(16).padStart(2, '0')}`;
-}

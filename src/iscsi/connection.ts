@@ -6,17 +6,17 @@
  *
  * Input: pdu-parser.ts frames PDUs (caps and digests); this file checks the opcode for the phase
  * and dispatches: Login Requests to login.ts; SCSI Command and Data-Out to command-intake.ts;
- * Task Management to task-management.ts; Text to text-exchange.ts; NOP-Out, Logout and SNACK
- * here. Non-immediate requests go through the session's CmdSN window first.
+ * NOP-Out, Text, Task Management and Logout to requests.ts; SNACK is rejected here.
+ * Non-immediate requests go through the session's CmdSN window first.
  *
  * Failure levels (errors.ts): a PDU that is wrong but framed gets a Reject (an unknown opcode:
  * "Command not supported"; a data digest error: "Data (payload) digest error"); a sequence error
  * of a data transfer or an oversized data segment gets a Reject and the connection is dropped
  * (ERL 0 has no recovery within a connection); a header digest error drops at once.
  *
- * Liveness: the target pings an idle initiator with a NOP-In that asks for an answer every
- * `nopIntervalMs`, and drops the connection when no answer came within `nopTimeoutMs`. The login
- * must finish within `loginTimeoutMs`.
+ * Liveness (liveness.ts): the target pings an idle initiator with a NOP-In that asks for an
+ * answer every `nopIntervalMs`, and drops the connection when no answer came within
+ * `nopTimeoutMs`. The login must finish within `loginTimeoutMs`.
  *
  * A connection's `closed` promise settles only once the socket is gone and no command or task
  * management function it handed to the SCSI core is still running, so that the server can drain
@@ -28,26 +28,19 @@ import type { ItNexus, ScsiTaskRouter } from '../scsi/index.js';
 import { decodeAhsList } from './ahs.js';
 import { encodeAsyncMessage } from './async-message.js';
 import { BHS_SIZE, bhsImmediate, bhsItt, bhsOpcode } from './bhs.js';
-import { CommandIntake, type IntakeHost } from './command-intake.js';
-import { ASYNC_EVENT, LOGOUT_REASON, LOGOUT_RESPONSE, OP, REJECT_REASON, RESERVED_TAG } from './constants.js';
+import { CommandIntake } from './command-intake.js';
+import { ASYNC_EVENT, OP, REJECT_REASON } from './constants.js';
 import { IscsiPduError, IscsiProtocolError, LoginError, loginStatusName } from './errors.js';
+import { Pinger } from './liveness.js';
 import { decodeLoginRequest } from './login-request.js';
 import { encodeLoginResponse } from './login-response.js';
 import { Login, type LoginContext, type LoginResult } from './login.js';
-import { decodeLogoutRequest } from './logout-request.js';
-import { encodeLogoutResponse } from './logout-response.js';
-import { encodeNopIn } from './nop-in.js';
-import { decodeNopOut } from './nop-out.js';
 import { PduParser, type ParsedPdu } from './pdu-parser.js';
 import { PduWriter } from './pdu-writer.js';
 import { encodeReject } from './reject.js';
+import { onLogout, onNopOut, onTaskManagement, onText, type RequestHost } from './requests.js';
 import type { Session } from './session.js';
-import { runTaskManagement } from './task-management.js';
-import { decodeTaskMgmtRequest } from './task-mgmt-request.js';
-import { encodeTaskMgmtResponse } from './task-mgmt-response.js';
 import { TextExchange } from './text-exchange.js';
-import { decodeTextRequest } from './text-request.js';
-import { encodeTextResponse } from './text-response.js';
 import type { TextPairs } from './text-keys.js';
 
 export interface ConnectionTimers {
@@ -86,27 +79,47 @@ export interface ConnectionStats {
   bufferedInputBytes: number;
 }
 
-const NOP_TTT_BASE = 0x7f000000;
 const EMPTY = Buffer.alloc(0);
 
-export class Connection implements IntakeHost {
+export class Connection implements RequestHost {
   readonly writer: PduWriter;
   private phase: Phase = 'login';
   private readonly parser: PduParser;
   private login: Login | undefined;
   session!: Session;
-  private intake: CommandIntake | undefined;
-  private readonly text = new TextExchange();
+  intake: CommandIntake | undefined;
+  readonly text = new TextExchange();
   private statSN = 0;
   cid = 0;
   private tmfRunning = 0;
+
+  tmfStarted(): void {
+    this.tmfRunning++;
+  }
+
+  tmfEnded(): void {
+    this.tmfRunning--;
+  }
+
+  pingAnswered(ttt: number): void {
+    this.pinger.answered(ttt);
+  }
+
+  sendTargets(value: string): TextPairs {
+    return this.ctx.sendTargets(value, this.session.initiatorName, this.session, localAddress(this.socket));
+  }
+
+  loggingOut(then: () => void): void {
+    this.phase = 'closing';
+    this.intake?.dropUndelivered(() => true);
+    this.whenIdle(() => {
+      then();
+      this.closeGracefully();
+    });
+  }
   private loginTimer: NodeJS.Timeout | undefined;
-  private nopTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  private lastRx = Date.now();
-  private pingTtt: number | undefined;
-  private pingSentAt = 0;
-  private pingCount = 0;
+  private readonly pinger: Pinger;
   private socketGone = false;
   private resolveClosed!: () => void;
   readonly closed: Promise<void>;
@@ -122,6 +135,13 @@ export class Connection implements IntakeHost {
     this.maxHeldBytes = ctx.maxHeldBytes;
     this.parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 8192 });
     this.login = new Login(ctx);
+    this.pinger = new Pinger(
+      ctx.nopIntervalMs,
+      ctx.nopTimeoutMs,
+      this.writer,
+      () => this.peekStatSN(),
+      (why) => this.drop(new IscsiProtocolError('TIMEOUT', why)),
+    );
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -224,7 +244,7 @@ export class Connection implements IntakeHost {
   // ---- socket events ----
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastRx = Date.now();
+    this.pinger.lastRx = Date.now();
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.parser.push(chunk);
     this.pump();
@@ -335,7 +355,7 @@ export class Connection implements IntakeHost {
       maxDataSegmentLength: p.maxRecvDataSegmentLength,
     };
     if (session.type === 'normal') this.intake = new CommandIntake(this);
-    this.startPings();
+    this.pinger.start(session);
   }
 
   private dispatch(pdu: ParsedPdu): void {
@@ -376,16 +396,16 @@ export class Connection implements IntakeHost {
           if (op === OP.SCSI_COMMAND) {
             this.intake.onCommand(bhs, pdu.ahs.length ? decodeAhsList(pdu.ahs) : [], pdu.data);
           } else if (op === OP.DATA_OUT) this.intake.onDataOut(bhs, pdu.data, pdu.dataDigestError);
-          else this.onTaskManagement(bhs);
+          else onTaskManagement(this, bhs);
           return;
         case OP.NOP_OUT:
-          this.onNopOut(bhs, pdu.data);
+          onNopOut(this, bhs, pdu.data);
           return;
         case OP.TEXT_REQUEST:
-          this.onText(bhs, pdu.data);
+          onText(this, bhs, pdu.data);
           return;
         case OP.LOGOUT_REQUEST:
-          this.onLogout(bhs);
+          onLogout(this, bhs);
           return;
         case OP.SNACK_REQUEST:
         case OP.LOGIN_REQUEST:
@@ -402,149 +422,6 @@ export class Connection implements IntakeHost {
       this.reject(bhs, err.reason);
       if (err.drop) throw err;
     }
-  }
-
-  private onNopOut(bhs: Buffer, data: Buffer): void {
-    const p = decodeNopOut(bhs);
-    if (p.itt === RESERVED_TAG) {
-      // The answer to our ping (§11.18.1: ITT 0xffffffff, our TTT, I bit set).
-      if (p.ttt === this.pingTtt) this.pingTtt = undefined;
-      return;
-    }
-    this.session.window.take(p.cmdSN, p.immediate, () => {
-      if (this.outputClosed) return;
-      const echo = data.subarray(0, Math.min(data.length, this.session.params.maxXmitDataSegmentLength));
-      const w = this.session.window;
-      const h = this.writer.headerBuffer();
-      encodeNopIn(
-        {
-          dataSegmentLength: echo.length,
-          lun: p.lun,
-          itt: p.itt,
-          ttt: RESERVED_TAG,
-          statSN: this.takeStatSN(),
-          expCmdSN: w.expCmdSN,
-          maxCmdSN: w.currentMax(),
-        },
-        h,
-      );
-      this.writer.send(h, Buffer.from(echo));
-    });
-  }
-
-  private onText(bhs: Buffer, data: Buffer): void {
-    const req = decodeTextRequest(bhs);
-    const copy = Buffer.from(data);
-    this.session.window.take(req.cmdSN, req.immediate, () => {
-      if (this.outputClosed) return;
-      let reply;
-      try {
-        reply = this.text.handle(
-          req,
-          copy,
-          {
-            sendTargets: (v) =>
-              this.ctx.sendTargets(v, this.session.initiatorName, this.session, localAddress(this.socket)),
-            setMaxXmitDataSegmentLength: (v) => (this.session.params.maxXmitDataSegmentLength = v),
-          },
-          this.session.params.maxXmitDataSegmentLength,
-        );
-      } catch (err) {
-        this.ctx.log(`rejecting a Text Request: ${err instanceof Error ? err.message : String(err)}`);
-        this.reject(bhs, REJECT_REASON.PROTOCOL_ERROR);
-        return;
-      }
-      const w = this.session.window;
-      const h = this.writer.headerBuffer();
-      encodeTextResponse(
-        {
-          final: reply.final,
-          continue: !reply.final && reply.ttt !== RESERVED_TAG,
-          dataSegmentLength: reply.data.length,
-          lun: req.lun,
-          itt: req.itt,
-          ttt: reply.ttt,
-          statSN: this.takeStatSN(),
-          expCmdSN: w.expCmdSN,
-          maxCmdSN: w.currentMax(),
-        },
-        h,
-      );
-      this.writer.send(h, reply.data);
-    });
-  }
-
-  private onTaskManagement(bhs: Buffer): void {
-    const req = decodeTaskMgmtRequest(bhs);
-    this.session.window.take(req.cmdSN, req.immediate, () => {
-      this.tmfRunning++;
-      void runTaskManagement(req, this.intake!, this, () => this.router.nexusLost(this.nexus))
-        .catch(() => 255)
-        .then((code) => {
-          this.tmfRunning--;
-          if (!this.outputClosed) {
-            const w = this.session.window;
-            const h = this.writer.headerBuffer();
-            encodeTaskMgmtResponse(
-              {
-                response: code,
-                itt: req.itt,
-                statSN: this.takeStatSN(),
-                expCmdSN: w.expCmdSN,
-                maxCmdSN: w.currentMax(),
-              },
-              h,
-            );
-            this.writer.send(h);
-          }
-          this.changed();
-        });
-    });
-  }
-
-  private onLogout(bhs: Buffer): void {
-    const req = decodeLogoutRequest(bhs);
-    this.session.window.take(req.cmdSN, req.immediate, () => {
-      let response: number = LOGOUT_RESPONSE.SUCCESS;
-      if (req.reason === LOGOUT_REASON.REMOVE_CONNECTION_FOR_RECOVERY)
-        response = LOGOUT_RESPONSE.RECOVERY_NOT_SUPPORTED;
-      else if (req.reason === LOGOUT_REASON.CLOSE_CONNECTION && req.cid !== this.cid) {
-        response = LOGOUT_RESPONSE.CID_NOT_FOUND;
-      } else if (req.reason > LOGOUT_REASON.REMOVE_CONNECTION_FOR_RECOVERY) {
-        this.reject(bhs, REJECT_REASON.INVALID_PDU_FIELD);
-        return;
-      }
-      const send = (): void => {
-        if (this.outputClosed) return;
-        const w = this.session.window;
-        const h = this.writer.headerBuffer();
-        encodeLogoutResponse(
-          {
-            response,
-            itt: req.itt,
-            statSN: this.takeStatSN(),
-            expCmdSN: w.expCmdSN,
-            maxCmdSN: w.currentMax(),
-            time2Wait: this.session.params.defaultTime2Wait,
-            time2Retain: this.session.params.defaultTime2Retain,
-          },
-          h,
-        );
-        this.writer.send(h);
-      };
-      if (response !== LOGOUT_RESPONSE.SUCCESS) {
-        send();
-        return;
-      }
-      // Close the session (or its only connection): commands still waiting for data end here,
-      // running ones finish first; then the response, then the connection closes (§11.14).
-      this.phase = 'closing';
-      this.intake?.dropUndelivered(() => true);
-      this.whenIdle(() => {
-        send();
-        this.closeGracefully();
-      });
-    });
   }
 
   // ---- output helpers ----
@@ -602,47 +479,6 @@ export class Connection implements IntakeHost {
     else this.idleWaiter = f;
   }
 
-  // ---- liveness ----
-
-  private startPings(): void {
-    const every = this.ctx.nopIntervalMs;
-    if (!(every > 0)) return;
-    this.nopTimer = setInterval(() => this.ping(), Math.min(every, this.ctx.nopTimeoutMs || every));
-    this.nopTimer.unref?.();
-  }
-
-  private ping(): void {
-    if (this.phase !== 'full') return;
-    const now = Date.now();
-    if (this.pingTtt !== undefined) {
-      if (now - this.pingSentAt >= this.ctx.nopTimeoutMs) {
-        this.drop(
-          new IscsiProtocolError('TIMEOUT', `no answer to a NOP-In ping in ${this.ctx.nopTimeoutMs} ms`),
-        );
-      }
-      return;
-    }
-    if (now - this.lastRx < this.ctx.nopIntervalMs) return;
-    this.pingCount = (this.pingCount + 1) & 0xffffff;
-    this.pingTtt = NOP_TTT_BASE | this.pingCount;
-    this.pingSentAt = now;
-    const w = this.session.window;
-    const h = this.writer.headerBuffer();
-    encodeNopIn(
-      {
-        dataSegmentLength: 0,
-        lun: 0n,
-        itt: RESERVED_TAG,
-        ttt: this.pingTtt,
-        statSN: this.peekStatSN(), // §11.19: a target ping does not advance StatSN
-        expCmdSN: w.expCmdSN,
-        maxCmdSN: w.currentMax(),
-      },
-      h,
-    );
-    this.writer.send(h);
-  }
-
   // ---- ending ----
 
   /** Sends what is queued, half-closes, and cuts the socket if the peer does not close in time. */
@@ -673,7 +509,7 @@ export class Connection implements IntakeHost {
     if (this.sessionEnded) return;
     this.sessionEnded = true;
     clearTimeout(this.loginTimer);
-    if (this.nopTimer) clearInterval(this.nopTimer);
+    this.pinger.stop();
     this.parser.clear();
     this.intake?.releaseAll();
     if (this.session) {

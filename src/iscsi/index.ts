@@ -40,5 +40,7 @@ export * from './command-task.js';
 export * from './send-targets.js';
 export * from './text-exchange.js';
 export * from './transport-sense.js';
+export * from './requests.js';
+export * from './liveness.js';
 export * from './connection.js';
 export * from './server.js';

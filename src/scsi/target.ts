@@ -98,7 +98,9 @@ export class ScsiTarget implements ScsiTaskRouter {
     if (!lu) return this.missingLun(cmd);
     const l = lookupCommand(cmd.cdb);
     const transferLength = transferLengthOf(cmd, lu.blockSize, l);
-    if (lu.taskSet.find(cmd.nexus.key, cmd.tag)) return this.overlapped(lu, cmd, transferLength);
+    // An aborted task still finishing its I/O (after nexus loss, say) does not hold its tag.
+    const same = lu.taskSet.find(cmd.nexus.key, cmd.tag);
+    if (same && !same.aborted) return this.overlapped(lu, cmd, transferLength);
     const name = l.kind === 'found' ? l.entry.name : 'unknown';
     const task = new Task(cmd.nexus, cmd.tag, cmd.attribute, name);
     const admitted = lu.taskSet.enter(task);

@@ -84,8 +84,15 @@ export class TaskSet {
     task.markEnded();
   }
 
+  /** The task of `nexusKey` with `tag`, preferring one that is not aborted. */
   find(nexusKey: string, tag: number): Task | undefined {
-    return this.tasks.find((t) => t.nexus.key === nexusKey && t.tag === tag);
+    let found: Task | undefined;
+    for (const t of this.tasks) {
+      if (t.nexus.key !== nexusKey || t.tag !== tag) continue;
+      if (!t.aborted) return t;
+      found ??= t;
+    }
+    return found;
   }
 
   /** The tasks matching `pred`, in arrival order. */

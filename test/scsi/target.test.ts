@@ -315,3 +315,15 @@ test('a command reusing the tag of a task in flight: OVERLAPPED COMMANDS ATTEMPT
   assert.equal((await other).status, ScsiStatus.TASK_ABORTED);
   good(await theirs);
 });
+
+test('after nexus loss, the same initiator port may reuse a tag whose aborted task is still finishing', async () => {
+  const f = await gated();
+  const old = run(f.target, cdb10(0x28, 0, 1), { nexus: f.a, tag: 3 });
+  await settle();
+  f.target.nexusLost(f.a);
+  const again = run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.a, tag: 3 });
+  await settle();
+  f.dev.open();
+  assert.equal((await old).status, ScsiStatus.TASK_ABORTED);
+  checkCondition(await again, SenseKey.UNIT_ATTENTION, ASC.I_T_NEXUS_LOSS_OCCURRED);
+});

@@ -26,7 +26,10 @@
 // port 3260; an existing policy-rc.d is left as it is. The benchmark then runs its own tgtd on
 // a free loopback port with a private management channel (see test/helpers/iscsi-targets.ts).
 //
-// Prints per job and server: IOPS, MB/s, and the ratios vdisk-iscsi/tgtd and
+// All servers run at once (vdisk nbd on an identical copy: vdisk locks its image) and take turns
+// on each job, VDISK_BENCH_REPEAT times (default 3) for VDISK_BENCH_RUNTIME seconds (default 3);
+// each server's median run counts, so a burst of other load on the machine does not decide a
+// ratio. Prints per job and server: IOPS, MB/s, and the ratios vdisk-iscsi/tgtd and
 // vdisk-iscsi/vdisk-nbd. VDISK_BENCH_JOBS (comma-separated job names) runs a subset,
 // VDISK_BENCH_SERVERS (vdisk,tgtd,nbd) a subset of servers, VDISK_BENCH_CPU_PROF=DIR starts
 // vdisk iscsi serve with --cpu-prof into DIR.
@@ -178,7 +181,8 @@ export async function run({ root }) {
   }
   if (servers.includes('tgtd')) ensureTgtd();
   const size = parseSize(process.env.VDISK_BENCH_ISCSI_SIZE ?? '1G');
-  const runtime = Number(process.env.VDISK_BENCH_RUNTIME ?? 5);
+  const runtime = Number(process.env.VDISK_BENCH_RUNTIME ?? 3);
+  const repeat = Number(process.env.VDISK_BENCH_REPEAT ?? 3);
   const only = process.env.VDISK_BENCH_JOBS?.split(',');
   const jobs = JOBS.filter((j) => !only || only.includes(j.name));
   const base = process.env.VDISK_BENCH_DIR ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
@@ -195,28 +199,48 @@ export async function run({ root }) {
     }
     fs.closeSync(fd);
     console.log(
-      `iscsi benchmark: ${size / MiB} MiB raw image in ${base}, ${runtime} s per job, ` +
+      `iscsi benchmark: ${size / MiB} MiB raw image in ${base}, ${runtime} s per run, median of ${repeat}, ` +
         `${os.cpus().length} CPUs, servers: ${servers.join(', ')}`,
     );
+    // vdisk nbd locks its image as vdisk iscsi does, so it serves an identical copy.
+    const nbdFile = path.join(dir, 'disk-nbd.raw');
+    fs.copyFileSync(file, nbdFile);
     const lun = { file, format: 'raw', options: ['cache=writeback'] };
-    for (const kind of servers) {
-      let server;
-      if (kind === 'nbd') server = await startVdiskNbd(root, file, targets);
-      else {
-        const nodeArgs = kind === 'vdisk' && profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-        const t = await targets.startTarget(kind, { luns: [lun], nodeArgs });
-        server = { url: () => t.url(0), stop: () => t.stop() };
-      }
-      try {
-        const blockSize = await logicalBlockSize(server.url());
-        for (const job of jobs) {
-          if (kind === 'nbd' && job.tool !== 'qemu-img') continue;
-          const key = `${job.tool} ${job.name}`;
-          (results[key] ??= {})[kind] = await measure(job, server.url(), { runtime, blockSize });
+    const running = {};
+    try {
+      for (const kind of servers) {
+        if (kind === 'nbd') running[kind] = await startVdiskNbd(root, nbdFile, targets);
+        else {
+          const nodeArgs = kind === 'vdisk' && profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+          const t = await targets.startTarget(kind, { luns: [lun], nodeArgs });
+          running[kind] = { url: () => t.url(0), stop: () => t.stop() };
         }
-      } finally {
-        await server.stop();
+        running[kind].blockSize = await logicalBlockSize(running[kind].url());
       }
+      // Servers take turns on each job, `repeat` times; the median of each server's runs counts,
+      // so a burst of other load on the machine does not decide a ratio.
+      for (const job of jobs) {
+        const key = `${job.tool} ${job.name}`;
+        const runs = {};
+        for (let rep = 0; rep < repeat; rep++) {
+          for (const kind of servers) {
+            if (kind === 'nbd' && job.tool !== 'qemu-img') continue;
+            const r = await measure(job, running[kind].url(), {
+              runtime,
+              blockSize: running[kind].blockSize,
+            });
+            (runs[kind] ??= []).push(r);
+          }
+        }
+        results[key] = Object.fromEntries(
+          Object.entries(runs).map(([kind, list]) => [
+            kind,
+            list.sort((x, y) => x.iops - y.iops)[list.length >> 1],
+          ]),
+        );
+      }
+    } finally {
+      for (const server of Object.values(running)) await server.stop();
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

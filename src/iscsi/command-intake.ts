@@ -32,6 +32,7 @@ import { decodeLun } from './lun.js';
 import type { OperationalParams } from './operational-keys.js';
 import type { PduWriter } from './pdu-writer.js';
 import { encodeR2t } from './r2t.js';
+import { returnWriteBuffer, takeWriteBuffer } from './write-buffers.js';
 import { decodeScsiCommand } from './scsi-command.js';
 import { encodeScsiResponse, senseDataSegment } from './scsi-response.js';
 import type { Session } from './session.js';
@@ -249,7 +250,8 @@ export class CommandIntake {
   }
 
   private allocate(t: CommandTask): void {
-    t.buffer = Buffer.allocUnsafe(t.expectedLength);
+    t.buffer = takeWriteBuffer(t.expectedLength);
+    t.pooled = true;
     t.heldBytes = t.expectedLength;
     this.heldBytes += t.heldBytes;
   }
@@ -378,6 +380,10 @@ export class CommandIntake {
       this.heldBytes -= t.heldBytes;
       t.heldBytes = 0;
     }
+    // finish() runs once the core is done with the command (complete) or for a command it never
+    // saw (dropped before delivery): either way nothing else holds the buffer.
+    if (t.pooled && t.buffer) returnWriteBuffer(t.buffer);
+    t.pooled = false;
     t.buffer = undefined;
     t.r2ts = [];
     if (this.starved.length && this.heldBytes < this.host.maxHeldBytes) {

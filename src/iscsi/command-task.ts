@@ -57,6 +57,8 @@ export class CommandTask {
   silent = false;
   /** Counted in the connection's held bytes. */
   heldBytes = 0;
+  /** `buffer` came from write-buffers.ts and goes back there when the command ends. */
+  pooled = false;
 
   constructor(
     readonly itt: number,

@@ -16,6 +16,7 @@ import {
   encodeLogoutRequest,
   encodeNopOut,
   OP,
+  pooledWriteBytes,
 } from '../../src/iscsi/index.js';
 import { RawInitiator, serveIscsi, until } from './helpers.js';
 
@@ -124,9 +125,11 @@ test('an initiator that vanishes mid-write leaves nothing allocated; the core se
   await until(() => router.waiting === 1);
   await until(() => server.stats()[0]?.heldBytes === 512 * 1024, 2000, 'the write buffer');
   assert.equal(server.stats()[0]!.tasks, 2);
+  const pooled = pooledWriteBytes();
   c.socket.destroy();
   await until(() => server.stats().length === 0, 3000, 'the connection to go');
   assert.equal(router.lost.length, 1);
   assert.equal(router.waiting, 0, 'the nexus loss ended the running command');
   assert.equal(server.sessionCount, 0);
+  assert.equal(pooledWriteBytes(), pooled + 512 * 1024, 'the write buffer went back to the pool');
 });

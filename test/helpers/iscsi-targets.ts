@@ -171,7 +171,11 @@ export async function startVdiskIscsi(opts: StartOptions): Promise<IscsiTarget> 
   const describe = (): string => `${process.execPath} ${args.join(' ')}\n${out.text()}`;
   try {
     for (let i = 0; printedUrls().length < urlCount; i++) {
-      if (exited(child) || i > 1500) throw new Error(`printed no URL per LUN in 30 s: ${describe()}`);
+      if (exited(child))
+        throw new Error(
+          `exited (${child.exitCode ?? child.signalCode}) before printing its URLs: ${describe()}`,
+        );
+      if (i > 1500) throw new Error(`printed no URL per LUN in 30 s: ${describe()}`);
       await sleep(20);
     }
     for (const p of ports) await waitListening(p, child, describe);

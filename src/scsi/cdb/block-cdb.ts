@@ -63,8 +63,11 @@ export function cdbSize(opcode: number): BlockCdbSize {
   }
 }
 
-function safeLba(v: bigint): number {
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+/** The 64-bit LBA at `off` as a number, clamped to MAX_SAFE_INTEGER (two 32-bit reads: no bigint). */
+function safeLba(cdb: Buffer, off: number): number {
+  const hi = cdb.readUInt32BE(off);
+  if (hi >= 0x200000) return Number.MAX_SAFE_INTEGER;
+  return hi * 0x1_0000_0000 + cdb.readUInt32BE(off + 4);
 }
 
 export function decodeBlockCdb(cdb: Buffer): BlockCdb {
@@ -109,7 +112,7 @@ export function decodeBlockCdb(cdb: Buffer): BlockCdb {
         opcode,
         size,
         flags: cdb[1]!,
-        lba: safeLba(cdb.readBigUInt64BE(2)),
+        lba: safeLba(cdb, 2),
         length: cdb.readUInt32BE(10),
         group: cdb[14]! & 0x3f,
         control: cdb[15]!,

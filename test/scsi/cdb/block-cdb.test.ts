@@ -57,3 +57,12 @@ test('sizes by group code; short CDBs refused', () => {
   assert.throws(() => cdbSize(0xc0));
   assert.throws(() => decodeBlockCdb(hex('28 00 00')), /shorter/);
 });
+
+test('16-byte LBAs around 2^53: exact below, clamped from 2^53 up', () => {
+  const at = (hex: string) =>
+    decodeBlockCdb(Buffer.from(`88 00 ${hex} 00000001 00 00`.replace(/\s+/g, ''), 'hex')).lba;
+  assert.equal(at('001fffffffffffff'), Number.MAX_SAFE_INTEGER);
+  assert.equal(at('001ffffffffffffe'), Number.MAX_SAFE_INTEGER - 1);
+  assert.equal(at('0020000000000000'), Number.MAX_SAFE_INTEGER);
+  assert.equal(at('00000001ffffffff'), 2 ** 33 - 1);
+});

@@ -11,8 +11,9 @@
  *   places for LBA and ALLOCATION LENGTH; their service action is byte 1 bits 4..0.)
  *
  * Flag byte meanings depend on the command (RDPROTECT/WRPROTECT 7..5, DPO 4, FUA 3, ...); they are
- * kept raw in `flags` and named by `BlockFlag`. The LBA is a bigint on the wire and a number
- * here: values past 2^53 are clamped to MAX_SAFE_INTEGER, which is out of range of any device.
+ * kept raw in `flags` and named by `BlockFlag`. The 64-bit LBA becomes a number in one place
+ * (`safeLba`): values from 2^53 up are clamped to MAX_SAFE_INTEGER, out of range of any device, so
+ * they fail the range check as LOGICAL BLOCK ADDRESS OUT OF RANGE.
  */
 import { BlockError } from '../../util/index.js';
 

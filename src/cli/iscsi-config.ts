@@ -7,6 +7,7 @@
  *
  *     {
  *       "portals": ["0.0.0.0:3260"],                  // optional; default 0.0.0.0:3260
+ *       "nopInterval": 15, "nopTimeout": 30,          // optional: seconds (see --nop-interval)
  *       "targets": [
  *         {
  *           "name": "iqn.2026-11.io.vdisk:disk1",     // required
@@ -65,6 +66,9 @@ export interface TargetPlan {
 export interface IscsiServePlan {
   portals: { host: string; port: number }[];
   targets: TargetPlan[];
+  /** Seconds of silence before the target pings an initiator (0: never), and to wait for its answer. */
+  nopInterval?: number;
+  nopTimeout?: number;
 }
 
 export interface IscsiServeOptions {
@@ -76,11 +80,28 @@ export interface IscsiServeOptions {
   mutualChap?: string;
   allow?: string[];
   config?: string;
+  nopInterval?: string;
+  nopTimeout?: string;
 }
 
 const fail = (m: string): UsageError => new UsageError(`iscsi serve: ${m}`);
 
 export function planIscsiServe(o: IscsiServeOptions): IscsiServePlan {
+  const plan = planTargets(o);
+  if (o.nopInterval !== undefined) plan.nopInterval = parseSeconds(o.nopInterval, '--nop-interval');
+  if (o.nopTimeout !== undefined) plan.nopTimeout = parseSeconds(o.nopTimeout, '--nop-timeout');
+  if (plan.nopTimeout === 0) throw fail('--nop-timeout must be more than 0 seconds');
+  return plan;
+}
+
+function parseSeconds(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n <= 3600))
+    throw fail(`invalid ${what} '${text}': use 0 to 3600 seconds`);
+  return n;
+}
+
+function planTargets(o: IscsiServeOptions): IscsiServePlan {
   if (o.config !== undefined) {
     if (o.target !== undefined || o.luns?.length || o.chap || o.mutualChap || o.allow?.length || o.alias) {
       throw fail('--config excludes --target, --lun, --chap, --mutual-chap, --allow and --alias');
@@ -243,7 +264,11 @@ function planFromConfig(raw: unknown, file: string): IscsiServePlan {
   if (!Array.isArray(targets) || targets.length === 0)
     throw fail(`${file}: "targets" must be a non-empty array`);
   const names = new Set<string>();
+  const seconds = (k: string): number | undefined =>
+    obj[k] === undefined ? undefined : parseSeconds(String(obj[k]), `${file}: ${k}`);
   const plan: IscsiServePlan = {
+    nopInterval: seconds('nopInterval'),
+    nopTimeout: seconds('nopTimeout'),
     portals: portals.map(parsePortal),
     targets: targets.map((tr, i) => {
       const where = `${file}: targets[${i}]`;

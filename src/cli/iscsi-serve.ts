@@ -6,6 +6,7 @@
  *                       [--lun N=IMAGE[,format=..,cache=..,ssd=1,discard=on|ignore,readonly=1]]...
  *                       [--chap USER:SECRET] [--mutual-chap USER:SECRET] [--allow INITIATOR_IQN]...
  *     vdisk iscsi serve --config FILE [--portal ADDR:PORT]...     (several targets; iscsi-config.ts)
+ *     (both: [--nop-interval SECONDS] [--nop-timeout SECONDS], the target's NOP-In pings)
  *
  * The default portal is 0.0.0.0:3260. Once listening it prints one URL per LUN on stdout,
  * `iscsi://HOST:PORT/IQN/LUN` (the first portal), which libiscsi and QEMU take as they are.
@@ -99,6 +100,10 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     try {
       server = new IscsiServer({
         targets,
+        timers: {
+          ...(plan.nopInterval === undefined ? {} : { nopIntervalMs: plan.nopInterval * 1000 }),
+          ...(plan.nopTimeout === undefined ? {} : { nopTimeoutMs: plan.nopTimeout * 1000 }),
+        },
         maxCommandBytes: MAX_TRANSFER_BYTES,
         log: (m) => printError(`iscsi: ${m}`),
       });
@@ -155,6 +160,7 @@ const CONFIG_HELP = `
 Config file (--config FILE; --portal options replace its portals):
   {
     "portals": ["0.0.0.0:3260"],
+    "nopInterval": 15, "nopTimeout": 30,
     "targets": [
       {
         "name": "iqn.2026-11.io.vdisk:disk1",
@@ -197,6 +203,11 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
     )
     .option('--mutual-chap <user:secret>', 'mutual CHAP: what the target answers with (needs --chap)')
     .option('--allow <initiator-iqn>', 'admit only these initiators (repeatable; default all)', collect)
+    .option(
+      '--nop-interval <seconds>',
+      'ping an initiator silent this long with a NOP-In (default 15; 0: never)',
+    )
+    .option('--nop-timeout <seconds>', 'drop an initiator that does not answer a ping in time (default 30)')
     .option('--config <file>', 'serve the targets of a JSON file (schema below)')
     .addHelpText('after', CONFIG_HELP)
     .action(
@@ -210,6 +221,8 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
           mutualChap: str(o['mutualChap']),
           allow: o['allow'] as string[] | undefined,
           config: str(o['config']),
+          nopInterval: str(o['nopInterval']),
+          nopTimeout: str(o['nopTimeout']),
         }),
       ),
     );

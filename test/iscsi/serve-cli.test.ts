@@ -118,7 +118,16 @@ describe('vdisk iscsi serve', { skip }, () => {
   });
 
   test('header digests (CRC32C) with libiscsi and QEMU', async () => {
-    const srv = await startServer(['--target', IQN, '--lun', `0=${raw}`]);
+    const srv = await startServer([
+      '--target',
+      IQN,
+      '--lun',
+      `0=${raw}`,
+      '--nop-interval',
+      '1',
+      '--nop-timeout',
+      '5',
+    ]);
     await ok('iscsi-inq', [`${srv.urls[0]!}?header_digest=crc32c`]);
     const port = /:(\d+)\//.exec(srv.urls[0]!)![1];
     const out = await ok('qemu-io', [
@@ -203,6 +212,8 @@ describe('vdisk iscsi serve', { skip }, () => {
       [['--target', IQN, '--lun', `0=${path.join(dir, 'missing.raw')}`], /missing\.raw/],
       [['--config', path.join(dir, 'missing.json')], /cannot read config/],
       [['--target', IQN, '--lun', `0=${raw}`, '--mutual-chap', 'tgt:target-secret-16'], /needs --chap/],
+      [['--target', IQN, '--lun', `0=${raw}`, '--nop-interval', 'soon'], /invalid --nop-interval/],
+      [['--target', IQN, '--lun', `0=${raw}`, '--nop-timeout', '0'], /more than 0/],
     ];
     for (const [args, re] of cases) {
       const r = await run(

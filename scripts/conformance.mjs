@@ -8,16 +8,15 @@
 //   read-write image, LUN 1 a second image with readonly=1. The whole list (the ALL family,
 //   230 tests in libiscsi 1.19) runs with --dataloss and --allow-sanitize against LUN 0, with the
 //   second portal's URL for the multipath tests and two initiator names (-i, -I) for the
-//   reservation tests; the ReadOnly family runs against LUN 1, the only place it can pass.
-// - Verdicts come from the verbose output: CUnit counts a skipped test as passed, so a test is
-//   `skipped` when it passed and printed a "[SKIPPED]" line between its "Test: NAME ..." header
-//   and its "passed" verdict; `failed` on "FAILED" (message: its first "[FAILED]" line, else its
-//   first assertion); `not-run` when the list (iscsi-test-cu -l) names it but the output never
-//   gave a verdict (the tool crashed, timed out, or a suite's setup failed). A not-run counts as
-//   a failure.
+//   reservation tests; then the ReadOnly family runs again against LUN 1, the only place it can
+//   pass, and its verdict replaces the first.
+// - Verdicts come from the verbose output, read per test between its "Test: NAME ..." header
+//   and its "passed" / "FAILED" verdict. CUnit counts a skip as a pass; how skips are seen is
+//   explained at SKIP_MARK below. `failed` keeps the first "[FAILED]" line, else the first
+//   failed assertion; `not-run` is a test of the list (iscsi-test-cu -l) without a verdict (the
+//   tool crashed, timed out, or a suite's setup failed), and counts as a failure.
 // - The accepted exceptions live in docs/conformance.md, in the fenced block tagged
-//   `conformance-exceptions`: one line per test pattern (a glob on the full test name), the
-//   outcomes it may have (skip, fail or both), and the reason. The exit status is non-zero when a
+//   `conformance-exceptions` (format at readExceptions). The exit status is non-zero when a
 //   vdisk test fails, skips or does not run without a matching exception. An exception that was
 //   not needed is reported, so the list cannot rot.
 // - `--peer tgtd` also runs the suite against tgtd (Debian's tgt) serving a raw file of the same

@@ -22,14 +22,33 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { openImage, type Image } from '../formats/index.js';
 import { formatHostPort, IscsiServer } from '../iscsi/index.js';
-import { LogicalUnit, MAX_TRANSFER_BYTES, ScsiTarget } from '../scsi/index.js';
+import {
+  FileReservationStore,
+  LogicalUnit,
+  MAX_TRANSFER_BYTES,
+  PersistentReservations,
+  ScsiTarget,
+} from '../scsi/index.js';
 import { UsageError } from '../util/index.js';
 import { collect } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
+
+/**
+ * Where persistent reservation state lives: $VDISK_STATE_DIR/reservations, else
+ * $XDG_STATE_HOME/vdisk/reservations, else ~/.local/state/vdisk/reservations; one file per LU UUID.
+ */
+export function reservationDir(): string {
+  const base =
+    process.env.VDISK_STATE_DIR ??
+    path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'vdisk');
+  return path.join(base, 'reservations');
+}
 
 /** A stable UUID for an image file: SHA-256 of its real path, shaped as an RFC 9562 version 8 UUID. */
 export function imageUuid(realPath: string): string {
@@ -81,6 +100,13 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
             readOnly: l.readOnly,
             cacheMode: l.cache,
           });
+          // Persistent reservations (issue 6): power on loads an APTPL state, clears anything else.
+          const pr = new PersistentReservations({
+            uuid: lu.uuid,
+            store: new FileReservationStore(reservationDir()),
+          });
+          await pr.start();
+          lu.reservations = pr;
           entry = { image, lu, opts: l };
           images.set(real, entry);
         }

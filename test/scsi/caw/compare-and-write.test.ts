@@ -16,7 +16,7 @@ import {
 } from '../../../src/scsi/caw/index.js';
 import { ASC, decodeSense, ScsiStatus, SenseKey } from '../../../src/scsi/index.js';
 import { GatedDevice, settle } from '../gated-device.js';
-import { checkCondition, good, MIB, nexus, ready } from '../helpers.js';
+import { checkCondition, clearUa, good, MIB, nexus, ready } from '../helpers.js';
 import { exec, rw16 } from './harness.js';
 
 const BS = 512;
@@ -30,7 +30,6 @@ const fill = (blocks: number, byte: number): Buffer => Buffer.alloc(blocks * BS,
 test('CDB codec: golden bytes and round trip', () => {
   const c = { lba: 0x0102030405, blocks: 7, dpo: true, fua: true, group: 3 };
   const b = encodeCompareAndWriteCdb(c);
-  assert.equal(b.toString('hex'), '89180000000102030405000000000703' + '00'.slice(0, 0) + '00'.slice(2));
   assert.equal(b.length, 16);
   assert.equal(b.toString('hex'), '89180000000102030405000000070300');
   assert.deepEqual(decodeCompareAndWriteCdb(b), c);
@@ -131,6 +130,7 @@ test('errors: out of range, NUMBER OF LOGICAL BLOCKS 0, wrong Data-Out length, r
 test('racing CAWs from 16 nexuses on one block: exactly one winner per expected value', async () => {
   const f = await ready({}, new MemoryDevice(4 * MIB));
   const nexuses = Array.from({ length: 16 }, (_, i) => nexus(100 + i));
+  for (const n of nexuses) await clearUa(f.target, n);
   for (let round = 0; round < 8; round++) {
     const old = fill(1, round);
     const results = await Promise.all(
@@ -162,6 +162,7 @@ test('atomic counter: 8 nexuses x 25 read-CAW-retry increments lose nothing', as
   let retries = 0;
   const worker = async (isid: number): Promise<void> => {
     const n = nexus(isid);
+    await clearUa(f.target, n);
     for (let k = 0; k < 25; k++) {
       for (;;) {
         const cur = (await exec(f, rw16(0x88, 9, 1), { nexus: n })).dataIn!;
@@ -199,7 +200,7 @@ test('a WRITE from another nexus cannot land between the compare and the write',
   assert.ok(back.subarray(0, BS).equals(fill(1, 0x42)), 'CAW wrote block 20');
   assert.ok(back.subarray(BS).equals(fill(1, 0x43)), 'the WRITE landed after the CAW');
   assert.deepEqual(
-    dev.log.slice(-3).map((s) => s[0]),
+    dev.log.slice(-4, -1).map((s) => s[0]),
     ['r', 'w', 'w'],
     'device order: CAW read, CAW write, then the other WRITE',
   );

@@ -211,6 +211,11 @@ function tgtadm(control: number, args: string[]): string {
 
 /** A private tgtd serving `luns` (raw files) as its LUNs 1.., on fresh loopback portals. */
 export async function startTgtd(opts: StartOptions): Promise<IscsiTarget> {
+  if (spawnSync('tgtd', ['-V'], { stdio: 'ignore' }).error) {
+    throw new Error(
+      'tgtd is not installed (Debian tgt; `npm run bench -- iscsi` installs it without starting it)',
+    );
+  }
   const iqn = opts.iqn ?? DEFAULT_IQN;
   const ports = [...(opts.ports ?? [])];
   for (let i = ports.length; i < (opts.portals ?? 1); i++) ports.push(await freePort());

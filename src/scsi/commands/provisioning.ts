@@ -17,6 +17,7 @@
  * logical block.
  */
 import { BlockFlag, decodeBlockCdb } from '../cdb/block-cdb.js';
+import { decodeUnmapCdb } from '../cdb/provisioning-cdb.js';
 import { decodeUnmapList, UNMAP_HEADER_LENGTH } from '../data/unmap-list.js';
 import {
   illegalRequest,
@@ -51,9 +52,9 @@ async function unmapRange(lu: LogicalUnit, r: ByteRange): Promise<void> {
 
 export async function unmap(ctx: CommandContext): Promise<CommandResult> {
   const lu = ctx.lu;
-  if (ctx.cdb[1]! & 0x01) throw invalidCdbField(1, 0); // ANCHOR, ANC_SUP = 0
+  const { anchor, parameterListLength: listLength } = decodeUnmapCdb(ctx.cdb);
+  if (anchor) throw invalidCdbField(1, 0); // ANC_SUP = 0
   checkWritable(lu);
-  const listLength = ctx.cdb.readUInt16BE(7);
   if (listLength === 0) return {};
   if (listLength < UNMAP_HEADER_LENGTH) throw parameterListLengthError();
   const data = ctx.cmd.dataOut ?? Buffer.alloc(0);

@@ -9,6 +9,7 @@
  * REPORT SUPPORTED OPERATION CODES is generated from the command table: every entry, in table
  * order, with its CDB length, usage data and timeouts (RCTD = 1).
  */
+import { decodeReportLunsCdb, decodeRsocCdb, decodeRstmfCdb } from '../cdb/report-cdb.js';
 import { encodeReportLuns } from '../data/report-luns.js';
 import { encodeAllCommands, encodeOneCommand, Support } from '../data/supported-opcodes.js';
 import { encodeSupportedTmf } from '../data/supported-tmf.js';
@@ -16,7 +17,7 @@ import { invalidCdbField } from '../errors.js';
 import type { CommandContext, CommandEntry, CommandResult } from './command.js';
 
 export async function reportLuns(ctx: CommandContext): Promise<CommandResult> {
-  const select = ctx.cdb[2]!;
+  const select = decodeReportLunsCdb(ctx.cdb).selectReport;
   if (select !== 0x00 && select !== 0x01 && select !== 0x02) throw invalidCdbField(2);
   ctx.target.clearReportedLunsChanged(ctx.nexus);
   return { dataIn: encodeReportLuns(select === 0x01 ? [] : ctx.target.luns()) };
@@ -24,16 +25,18 @@ export async function reportLuns(ctx: CommandContext): Promise<CommandResult> {
 
 /** REPORT LUNS for a LUN without a logical unit: the same list, from the target alone. */
 export function reportLunsData(cdb: Buffer, luns: number[]): Buffer {
-  const select = cdb[2]!;
+  const select = decodeReportLunsCdb(cdb).selectReport;
   if (select !== 0x00 && select !== 0x01 && select !== 0x02) throw invalidCdbField(2);
   return encodeReportLuns(select === 0x01 ? [] : luns);
 }
 
 export async function reportSupportedOpcodes(ctx: CommandContext): Promise<CommandResult> {
-  const rctd = !!(ctx.cdb[2]! & 0x80);
-  const options = ctx.cdb[2]! & 0x07;
-  const opcode = ctx.cdb[3]!;
-  const sa = ctx.cdb.readUInt16BE(4);
+  const {
+    rctd,
+    reportingOptions: options,
+    requestedOpcode: opcode,
+    requestedServiceAction: sa,
+  } = decodeRsocCdb(ctx.cdb);
   const all = ctx.commands;
   const timeouts = (e: CommandEntry) => (rctd ? { timeouts: e.timeout } : {});
   switch (options) {
@@ -81,7 +84,7 @@ function oneCommand(e: CommandEntry | undefined, rctd: boolean): Buffer {
 }
 
 export async function reportSupportedTmf(ctx: CommandContext): Promise<CommandResult> {
-  const repd = !!(ctx.cdb[2]! & 0x80);
+  const { repd } = decodeRstmfCdb(ctx.cdb);
   return {
     dataIn: encodeSupportedTmf(
       {

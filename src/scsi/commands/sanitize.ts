@@ -14,13 +14,13 @@
  * SANITIZE succeeds, or EXIT FAILURE MODE if the failed command had AUSE = 1. The state belongs to
  * the LU, so task management resets neither stop the erase nor clear the failure mode.
  */
+import { decodeSanitizeCdb } from '../cdb/provisioning-cdb.js';
 import { invalidCdbField, ScsiError } from '../errors.js';
 import type { LogicalUnit } from '../logical-unit.js';
 import { ASC, SenseKey } from '../sense-codes.js';
 import type { CommandContext, CommandResult } from './command.js';
 import { checkWritable } from './io.js';
 
-export const SANITIZE = 0x48;
 export const SanitizeAction = {
   OVERWRITE: 0x01,
   BLOCK_ERASE: 0x02,
@@ -59,12 +59,9 @@ async function blockErase(lu: LogicalUnit, ause: boolean): Promise<boolean> {
 
 export async function sanitize(ctx: CommandContext): Promise<CommandResult> {
   const lu = ctx.lu;
-  const b1 = ctx.cdb[1]!;
-  const immed = !!(b1 & 0x80);
-  const ause = !!(b1 & 0x20);
-  const action = b1 & 0x1f;
+  const { immed, ause, serviceAction: action, parameterListLength } = decodeSanitizeCdb(ctx.cdb);
   // BLOCK ERASE and EXIT FAILURE MODE take no parameter list (SBC-3 §5.30.1).
-  if (ctx.cdb.readUInt16BE(7) !== 0) throw invalidCdbField(7);
+  if (parameterListLength !== 0) throw invalidCdbField(7);
   checkWritable(lu);
   if (action === SanitizeAction.EXIT_FAILURE_MODE) {
     if (lu.sanitize.kind === 'failed') {

@@ -26,7 +26,8 @@ import { modeSelect, modeSense } from './mode.js';
 import { orWrite, read, transferBlocks, verify, write, writeAndVerify } from './read-write.js';
 import { reportLuns, reportSupportedOpcodes, reportSupportedTmf } from './report.js';
 import { unmap, writeSame } from './provisioning.js';
-import { SANITIZE, sanitize, SanitizeAction } from './sanitize.js';
+import { SANITIZE } from '../cdb/provisioning-cdb.js';
+import { sanitize, SanitizeAction } from './sanitize.js';
 import { preventAllowMediumRemoval, requestSense, startStopUnit, testUnitReady } from './unit.js';
 
 const FF4 = [0xff, 0xff, 0xff, 0xff];

@@ -13,6 +13,7 @@
  * be removed and is INVALID FIELD IN CDB (libiscsi's StartStopUnit.Simple expects a non-removable
  * LU to refuse the eject). PREVENT ALLOW MEDIUM REMOVAL is still recorded per nexus.
  */
+import { decodePreventAllowCdb, decodeRequestSenseCdb, decodeStartStopUnitCdb } from '../cdb/unit-cdb.js';
 import { encodeSense } from '../sense.js';
 import { ASC, SenseKey } from '../sense-codes.js';
 import { invalidCdbField, illegalRequest } from '../errors.js';
@@ -24,7 +25,7 @@ export async function testUnitReady(): Promise<CommandResult> {
 }
 
 export async function requestSense(ctx: CommandContext): Promise<CommandResult> {
-  const desc = !!(ctx.cdb[1]! & 1);
+  const { desc } = decodeRequestSenseCdb(ctx.cdb);
   const format = desc ? 'descriptor' : 'fixed';
   const ua = ctx.state.ua.take();
   if (ua !== undefined)
@@ -47,10 +48,7 @@ export async function requestSense(ctx: CommandContext): Promise<CommandResult> 
 }
 
 export async function startStopUnit(ctx: CommandContext): Promise<CommandResult> {
-  const b4 = ctx.cdb[4]!;
-  const powerCondition = b4 >> 4;
-  const loej = !!(b4 & 0x02);
-  const start = !!(b4 & 0x01);
+  const { powerCondition, loej, start } = decodeStartStopUnitCdb(ctx.cdb);
   // SBC-3 Table 89: 0h START_VALID, 1h ACTIVE, 2h IDLE, 3h STANDBY, 7h LU_CONTROL, Ah FORCE_IDLE_0,
   // Bh FORCE_STANDBY_0; others reserved.
   if (![0x0, 0x1, 0x2, 0x3, 0x7, 0xa, 0xb].includes(powerCondition)) throw invalidCdbField(4, 7);
@@ -63,7 +61,7 @@ export async function startStopUnit(ctx: CommandContext): Promise<CommandResult>
 }
 
 export async function preventAllowMediumRemoval(ctx: CommandContext): Promise<CommandResult> {
-  const prevent = ctx.cdb[4]! & 0x03;
+  const { prevent } = decodePreventAllowCdb(ctx.cdb);
   // SBC-3 Table 59: 00b allowed, 01b prevented; 10b/11b are obsolete.
   if (prevent & 0x02) throw invalidCdbField(4, 1);
   ctx.state.preventRemoval = prevent === 1;

@@ -138,6 +138,19 @@ export class LogicalUnit {
     });
   }
 
+  /**
+   * Lifecycle (STYLE.md convention 9): resolves once the commands in flight now have ended and no
+   * SANITIZE is erasing in the background. The caller stops handing in commands first (transports
+   * drain their connections), then drains, then flushes and closes the device, which the LU does
+   * not own.
+   */
+  async drain(): Promise<void> {
+    await this.taskSet.drain();
+    while (this.sanitize.kind === 'running') {
+      await this.atomic.run(0, Math.max(1, this.device.size), true, async () => {});
+    }
+  }
+
   /** Number of logical blocks (the last LBA is blocks - 1). */
   get blocks(): number {
     return Math.floor(this.device.size / this.blockSize);

@@ -103,4 +103,9 @@ export class TaskSet {
   get size(): number {
     return this.tasks.length;
   }
+
+  /** Resolves once every task now in the set has ended (tasks entering later are not waited for). */
+  async drain(): Promise<void> {
+    await Promise.all(this.tasks.map((t) => t.ended));
+  }
 }

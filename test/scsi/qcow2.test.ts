@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { createImage, openImage } from '../../src/formats/index.js';
+import { checkImage, createImage, openImage } from '../../src/formats/index.js';
 import { ASC, SenseKey } from '../../src/scsi/index.js';
 import { decodeLbaStatus } from '../../src/scsi/data/lba-status.js';
 import { encodeUnmapList } from '../../src/scsi/data/unmap-list.js';
@@ -61,4 +61,30 @@ test('qcow2: writes, reads, UNMAP, WRITE SAME UNMAP and GET LBA STATUS', async (
   } finally {
     await ro.close();
   }
+});
+
+test('qcow2: 64 concurrent writes and reads from two nexuses, then drain with I/O in flight', async () => {
+  const file = path.join(tmpDir(), 'busy.qcow2');
+  await createImage(file, { format: 'qcow2', size: 64 * MIB });
+  const img = await openImage(file);
+  try {
+    const f = await ready({ discard: 'on' }, img);
+    // Interleaved 4 KiB writes that allocate clusters concurrently, some sharing a cluster.
+    const writes = Array.from({ length: 64 }, (_, i) =>
+      run(f.target, cdb10(0x2a, i * 24, 8), { nexus: i % 2 ? f.a : f.b, dataOut: pattern(4096, i) }),
+    );
+    const drained = f.lu.drain();
+    for (const r of await Promise.all(writes)) good(r);
+    await drained;
+    assert.equal(f.lu.taskSet.size, 0);
+    const reads = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => run(f.target, cdb10(0x28, i * 24, 8))),
+    );
+    reads.forEach((r, i) => assert.deepEqual(r.dataIn, pattern(4096, i)));
+  } finally {
+    await img.close();
+  }
+  const check = await checkImage(file);
+  assert.equal(check.corruptions, 0);
+  assert.equal(check.leaks, 0);
 });

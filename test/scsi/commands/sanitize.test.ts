@@ -69,8 +69,12 @@ test('IMMED: commands get SANITIZE IN PROGRESS with a progress indication until 
   // A logical unit reset does not stop it.
   await f.target.taskManagement({ nexus: f.a, lun: 0, fn: 'logical-unit-reset' });
   assert.equal(f.lu.sanitize.kind, 'running');
-  release();
+  let drained = false;
+  const drain = f.lu.drain().then(() => (drained = true));
   await settle();
+  assert.equal(drained, false, 'drain waits for the background erase');
+  release();
+  await drain;
   assert.equal(f.lu.sanitize.kind, 'idle');
   checkCondition(
     await run(f.target, [0, 0, 0, 0, 0, 0]),

@@ -70,6 +70,8 @@ export class CommandIntake {
   private orderedWaiting = 0;
   private starved: CommandTask[] = [];
   heldBytes = 0;
+  /** The part of heldBytes in first-burst-only buffers. */
+  private partialBytes = 0;
   /** Commands handed to the core and not yet answered. */
   running = 0;
   private nextTtt = 1;
@@ -132,10 +134,10 @@ export class CommandIntake {
       if (data.length > 0 && !t.failure) {
         if (data.length === edtl) t.buffer = data;
         else {
-          this.allocate(t);
+          this.allocateFirstBurst(t);
           data.copy(t.buffer!, 0);
         }
-      } else if (t.unsolicitedOpen && !t.failure) this.allocate(t);
+      } else if (t.unsolicitedOpen && !t.failure) this.allocateFirstBurst(t);
       t.received = data.length;
     } else t.solicitNext = t.expectedLength;
     this.tasks.set(t.itt, t);
@@ -249,11 +251,34 @@ export class CommandIntake {
     this.starved = [];
   }
 
-  private allocate(t: CommandTask): void {
-    t.buffer = takeWriteBuffer(t.expectedLength);
+  /**
+   * The buffer for a command's first burst (immediate and unsolicited data, which the initiator
+   * sends without asking): the whole transfer when the budget allows, else only the first burst,
+   * grown when its R2Ts can go (so that many large writes at once hold at most their first bursts).
+   */
+  private allocateFirstBurst(t: CommandTask): void {
+    const whole = this.heldBytes === 0 || this.heldBytes + t.expectedLength <= this.host.maxHeldBytes;
+    this.allocate(t, whole ? t.expectedLength : t.unsolicitedEnd);
+  }
+
+  private allocate(t: CommandTask, size: number): void {
+    const old = t.buffer;
+    const oldPooled = t.pooled;
+    t.buffer = takeWriteBuffer(size);
     t.pooled = true;
-    t.heldBytes = t.expectedLength;
-    this.heldBytes += t.heldBytes;
+    if (old) {
+      old.copy(t.buffer, 0, 0, t.received);
+      if (oldPooled) returnWriteBuffer(old);
+    }
+    this.setHeld(t, size);
+  }
+
+  /** Keeps heldBytes and partialBytes (first-burst-only buffers) in step with `t`. */
+  private setHeld(t: CommandTask, size: number): void {
+    if (t.heldBytes < t.expectedLength) this.partialBytes -= t.heldBytes;
+    this.heldBytes += size - t.heldBytes;
+    t.heldBytes = size;
+    if (size > 0 && size < t.expectedLength) this.partialBytes += size;
   }
 
   /** Sends R2Ts while MaxOutstandingR2T and the held-bytes budget allow (§11.8). */
@@ -262,12 +287,17 @@ export class CommandIntake {
     const edtl = t.expectedLength;
     while (t.phase === 'collecting' && t.r2ts.length < params.maxOutstandingR2T && t.solicitNext < edtl) {
       if (t.unsolicitedOpen && t.solicitNext < t.unsolicitedEnd) return;
-      if (!t.buffer && !t.failure) {
-        if (this.heldBytes > 0 && this.heldBytes + edtl > this.host.maxHeldBytes) {
+      if (!t.failure && (!t.buffer || t.buffer.length < edtl)) {
+        // Wait while whole buffers of other commands (which are sure to finish: their data is
+        // asked for) fill the budget; first bursts alone never hold a command back, so one
+        // command always makes progress.
+        const others = this.heldBytes - t.heldBytes;
+        const othersWhole = others - (this.partialBytes - (t.heldBytes < edtl ? t.heldBytes : 0));
+        if (othersWhole > 0 && others + edtl > this.host.maxHeldBytes) {
           if (!this.starved.includes(t)) this.starved.push(t);
           return;
         }
-        this.allocate(t);
+        this.allocate(t, edtl);
       }
       const len = Math.min(params.maxBurstLength, edtl - t.solicitNext);
       const ttt = this.nextTtt;
@@ -376,10 +406,7 @@ export class CommandIntake {
     t.phase = 'done';
     if (this.tasks.get(t.itt) === t) this.tasks.delete(t.itt);
     this.host.session.window.active--;
-    if (t.heldBytes) {
-      this.heldBytes -= t.heldBytes;
-      t.heldBytes = 0;
-    }
+    if (t.heldBytes) this.setHeld(t, 0);
     // finish() runs once the core is done with the command (complete) or for a command it never
     // saw (dropped before delivery): either way nothing else holds the buffer.
     if (t.pooled && t.buffer) returnWriteBuffer(t.buffer);

@@ -133,3 +133,55 @@ test('an initiator that vanishes mid-write leaves nothing allocated; the core se
   assert.equal(server.sessionCount, 0);
   assert.equal(pooledWriteBytes(), pooled + 512 * 1024, 'the write buffer went back to the pool');
 });
+
+test('many large writes at once hold at most their first bursts beyond the held-bytes budget', async () => {
+  const { port, server, router } = await serveIscsi({}, { maxHeldBytes: 1024 * 1024 });
+  const c = await RawInitiator.connect(port);
+  await c.login([
+    ['ImmediateData', 'Yes'],
+    ['InitialR2T', 'Yes'],
+    ['MaxBurstLength', '1048576'],
+  ]);
+  const n = 8;
+  const size = 1024 * 1024;
+  const first = 64 * 1024;
+  const itts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const lba = i * 2048;
+    itts.push(
+      c.command([0x2a, 0, (lba >> 24) & 255, (lba >> 16) & 255, (lba >> 8) & 255, lba & 255, 0, 0x08, 0, 0], {
+        write: true,
+        edtl: size,
+        data: Buffer.alloc(first, i + 1),
+      }),
+    );
+  }
+  let maxHeld = 0;
+  let done = 0;
+  while (done < n) {
+    const p = await c.next(5000);
+    assert.ok(p && p.kind === 'pdu');
+    maxHeld = Math.max(maxHeld, server.stats()[0]!.heldBytes);
+    const op = p.bhs[0]! & 0x3f;
+    if (op === OP.R2T) {
+      const r = decodeR2t(p.bhs);
+      const i = itts.indexOf(r.itt);
+      // In pieces of at most our MaxRecvDataSegmentLength (256 KiB).
+      const len = r.desiredDataTransferLength;
+      for (let off = 0, sn = 0; off < len; off += 262144, sn++) {
+        const piece = Math.min(262144, len - off);
+        c.dataOut(r.itt, r.ttt, r.bufferOffset + off, Buffer.alloc(piece, i + 1), {
+          final: off + piece >= len,
+          dataSN: sn,
+        });
+      }
+    } else {
+      assert.equal(op, OP.SCSI_RESPONSE);
+      assert.equal(decodeScsiResponse(p.bhs).status, 0);
+      done++;
+    }
+  }
+  assert.ok(maxHeld <= 1024 * 1024 + n * first, `held ${maxHeld} bytes`);
+  for (let i = 0; i < n; i++) assert.equal(router.disk[i * size + size - 1] ?? i + 1, i + 1);
+  assert.equal(server.stats()[0]!.heldBytes, 0);
+});

@@ -93,30 +93,6 @@ export class Connection implements RequestHost {
   cid = 0;
   private tmfRunning = 0;
 
-  tmfStarted(): void {
-    this.tmfRunning++;
-  }
-
-  tmfEnded(): void {
-    this.tmfRunning--;
-  }
-
-  pingAnswered(ttt: number): void {
-    this.pinger.answered(ttt);
-  }
-
-  sendTargets(value: string): TextPairs {
-    return this.ctx.sendTargets(value, this.session.initiatorName, this.session, localAddress(this.socket));
-  }
-
-  loggingOut(then: () => void): void {
-    this.phase = 'closing';
-    this.intake?.dropUndelivered(() => true);
-    this.whenIdle(() => {
-      then();
-      this.closeGracefully();
-    });
-  }
   private loginTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private readonly pinger: Pinger;
@@ -175,6 +151,33 @@ export class Connection implements RequestHost {
 
   peekStatSN(): number {
     return this.statSN;
+  }
+
+  // ---- RequestHost (requests.ts) ----
+
+  tmfStarted(): void {
+    this.tmfRunning++;
+  }
+
+  tmfEnded(): void {
+    this.tmfRunning--;
+  }
+
+  pingAnswered(ttt: number): void {
+    this.pinger.answered(ttt);
+  }
+
+  sendTargets(value: string): TextPairs {
+    return this.ctx.sendTargets(value, this.session.initiatorName, this.session, localAddress(this.socket));
+  }
+
+  loggingOut(then: () => void): void {
+    this.phase = 'closing';
+    this.intake?.dropUndelivered(() => true);
+    this.whenIdle(() => {
+      then();
+      this.closeGracefully();
+    });
   }
 
   stats(): ConnectionStats {

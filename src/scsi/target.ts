@@ -93,7 +93,9 @@ export class ScsiTarget implements ScsiTaskRouter {
     }
   }
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+  async execute(command: ScsiCommand): Promise<ScsiResponse> {
+    // Handlers read CDB fields up to byte 15: a shorter CDB is zero-padded once, here.
+    const cmd = command.cdb.length >= MIN_CDB_BUFFER ? command : { ...command, cdb: padCdb(command.cdb) };
     const lu = this.map.get(cmd.lun);
     if (!lu) return this.missingLun(cmd);
     const l = lookupCommand(cmd.cdb);
@@ -215,6 +217,14 @@ export class ScsiTarget implements ScsiTaskRouter {
       lu.nexusLost(nexus);
     }
   }
+}
+
+const MIN_CDB_BUFFER = 16;
+
+function padCdb(cdb: Buffer): Buffer {
+  const b = Buffer.alloc(MIN_CDB_BUFFER);
+  cdb.copy(b);
+  return b;
 }
 
 function aborted(transferLength: number): ScsiResponse {

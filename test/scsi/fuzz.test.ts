@@ -62,6 +62,31 @@ test('random CDBs for every opcode get a status with meaningful sense', async ()
     }
   }
   assert.equal(checked, 256 * 24);
+  // Short CDBs (a transport that passes exactly the CDB's bytes, or fewer) and an empty one.
+  for (const len of [0, 1, 3, 6, 10, 12]) {
+    for (const opcode of [0x00, 0x03, 0x12, 0x1a, 0x25, 0x28, 0x2a, 0x88, 0x9e, 0xa0, 0xa3, 0x42, 0x48]) {
+      const cdb = Buffer.alloc(len);
+      if (len) cdb[0] = opcode;
+      for (const lun of [0, 9]) {
+        const r = await f.target.execute({
+          nexus: f.a,
+          lun,
+          tag: 0x10000 + len,
+          cdb,
+          attribute: 'simple',
+          expectedLength: 512,
+          dataOut: Buffer.alloc(512),
+        });
+        if (r.status === ScsiStatus.CHECK_CONDITION) {
+          assert.notEqual(
+            decodeSense(r.sense!).key,
+            SenseKey.HARDWARE_ERROR,
+            `short CDB ${cdb.toString('hex')}`,
+          );
+        }
+      }
+    }
+  }
   // Whatever the fuzzing did, the LU still works (a MODE SELECT may have set SWP or D_SENSE).
   assert.equal(
     await f.target.taskManagement({ nexus: f.a, lun: 0, fn: 'logical-unit-reset' }),

@@ -15,11 +15,16 @@
  *   await target.taskManagement({ nexus, lun: 0, fn: 'abort-task', referencedTag });
  *   target.nexusLost(nexus);
  *   lu.notifyCapacityChanged();                                   // after a resize
+ *   await lu.drain();                  // shutdown: commands in flight and a background SANITIZE end
+ *   lu.reservations = engine;          // issue 6: the reservation hook (a ReservationPolicy)
  *
  * - `ScsiResponse.transferLength` is the CDB's data length; the transport computes residuals
  *   against the Expected Data Transfer Length. `dataIn` never exceeds it.
- * - `MAX_TRANSFER_BYTES` is the largest data transfer of one command (VPD B0h MAXIMUM TRANSFER
- *   LENGTH); transports size Data-Out buffers with it.
+ * - `MAX_TRANSFER_BYTES` (32 MiB) is the largest data transfer of one command (VPD B0h MAXIMUM
+ *   TRANSFER LENGTH); transports size Data-Out buffers with it.
+ * - A CDB shorter than 16 bytes is zero-padded; a tag reused while its task is in flight is an
+ *   overlapped command (SAM-5 §5.10).
+ * - The LU does not own its device: the caller drains the LU, then flushes and closes the device.
  * - Aborted tasks resolve with status TASK ABORTED and `aborted: true` after their block I/O ended.
  * - A write whose Data-Out is shorter than the CDB asks for writes the whole blocks received and
  *   returns GOOD (libiscsi's residual tests); a partial block is INVALID FIELD IN COMMAND
@@ -27,7 +32,13 @@
  */
 export * from './task.js';
 export { LogicalUnit, noReservations } from './logical-unit.js';
-export type { LogicalUnitOptions, DiscardPolicy, NexusState, ReservationPolicy } from './logical-unit.js';
+export type {
+  LogicalUnitOptions,
+  DiscardPolicy,
+  NexusState,
+  ReservationPolicy,
+  SanitizeState,
+} from './logical-unit.js';
 export { ScsiTarget } from './target.js';
 export { MAX_TRANSFER_BYTES } from './commands/limits.js';
 export { COMMANDS } from './commands/table.js';

@@ -73,6 +73,9 @@ export interface LoginStep {
   error?: LoginError;
 }
 
+/** Declarations of the leading login request (RFC 7143 §13.4-§13.6, §13.21). */
+const LEADING_KEYS = new Set(['InitiatorName', 'InitiatorAlias', 'TargetName', 'SessionType']);
+
 const SECURITY_KEYS = /^(AuthMethod|CHAP_[AINRC]|SRP_.*|KRB_.*|SPKM.*)$/;
 
 export class Login {
@@ -89,7 +92,7 @@ export class Login {
   private chap: ChapExchange | undefined;
   private declaredTarget = false;
   private declaredLimits = false;
-  private readonly seenKeys = new Set<string>();
+  private readonly seenKeys = new Map<string, string>();
 
   constructor(private readonly ctx: LoginContext) {
     this.params = { ...DEFAULT_PARAMS, maxRecvDataSegmentLength: ctx.limits.maxRecvDataSegmentLength };
@@ -158,12 +161,17 @@ export class Login {
     const pairs = decodeTextPairs(text);
     const keys = new Map<string, string>();
     for (const [k, v] of pairs) {
-      // RFC 7143 §6.1: a key offered twice in one negotiation is a protocol error.
-      if (keys.has(k) || (this.seenKeys.has(k) && !k.startsWith('CHAP_'))) {
-        throw new LoginError(LOGIN_STATUS.INITIATOR_ERROR, `key ${k} offered twice`);
+      // RFC 7143 §6.1: a key offered twice in one request is a protocol error. Initiators
+      // (libiscsi with CHAP) repeat the leading declarations in later requests of a login: the
+      // same value again is harmless and ignored, a different one is an error.
+      if (keys.has(k)) throw new LoginError(LOGIN_STATUS.INITIATOR_ERROR, `key ${k} offered twice`);
+      const before = this.seenKeys.get(k);
+      if (before !== undefined && LEADING_KEYS.has(k)) {
+        if (before !== v) throw new LoginError(LOGIN_STATUS.INITIATOR_ERROR, `${k} changed during the login`);
+        continue;
       }
       keys.set(k, v);
-      this.seenKeys.add(k);
+      this.seenKeys.set(k, v);
     }
 
     const answers: TextPairs = [];

@@ -184,6 +184,20 @@ test('login failures carry RFC 7143 §11.13.5 status class and detail', () => {
   );
 });
 
+test('login: leading declarations repeated with the same value are ignored, a changed one is 02/00', () => {
+  const l = login();
+  assert.equal(step(l, { transit: false }, LEADING.slice(0, 3)).response.status, 0);
+  const again = step(l, {}, LEADING);
+  assert.equal(again.response.status, 0);
+  assert.equal(again.keys.get('AuthMethod'), 'None');
+  const m = login();
+  step(m, { transit: false }, LEADING.slice(0, 3));
+  assert.equal(
+    step(m, {}, [['InitiatorName', 'iqn.2026-11.io.vdisk.test:other']]).response.status,
+    LOGIN_STATUS.INITIATOR_ERROR,
+  );
+});
+
 test('discovery session: no TargetName needed, session keys Irrelevant', () => {
   const l = login();
   const a = step(l, { csg: STAGE.OPERATIONAL, nsg: STAGE.FULL_FEATURE }, [

@@ -155,6 +155,11 @@ describe('vdisk iscsi serve', { skip }, () => {
     const url = srv.urls[0]!;
     const withUser = (u: string): string => url.replace('iscsi://', `iscsi://${u}@`);
     await ok('iscsi-inq', [withUser('alice%alice-secret-12')]);
+    // Discovery and then a login per target, with the credentials (libiscsi repeats its
+    // leading keys in every security-stage request).
+    const port = /:(\d+)\//.exec(url)![1];
+    const ls = await ok('iscsi-ls', ['-s', `iscsi://alice%alice-secret-12@127.0.0.1:${port}`]);
+    assert.match(ls, /Lun:0\s+Type:DIRECT_ACCESS/);
     await ok('iscsi-inq', [
       `${withUser('alice%alice-secret-12')}?target_user=target&target_password=target-secret-16`,
     ]);

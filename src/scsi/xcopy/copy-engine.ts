@@ -5,8 +5,8 @@
  * moves each segment through the block devices (server-side copy: no data crosses the transport).
  *
  * Planning errors (SPC-4 §6.3, COPY ABORTED unless said otherwise):
- * - a CSCD DESCRIPTOR ID past the CSCD list, or a CSCD with NUL = 1 (the copy manager "shall not
- *   access" it): UNREACHABLE COPY TARGET;
+ * - a CSCD DESCRIPTOR ID past the CSCD list: UNREACHABLE COPY TARGET (the obsolete NUL bit is
+ *   ignored, cscd-descriptor.ts);
  * - a designator that names no logical unit this process serves (copy-targets.ts), or a copy
  *   target that refuses the I_T nexus (reservation conflict): COPY TARGET DEVICE NOT REACHABLE;
  * - a DISK BLOCK LENGTH other than the LU's block length: INVALID FIELD IN PARAMETER LIST at it;
@@ -62,7 +62,7 @@ export function planCopy(
   const resolved = new Map<number, LogicalUnit>();
   const target = (index: number, write: boolean): LogicalUnit => {
     const d = list.cscds[index];
-    if (!d || d.nul) throw copyAborted(CopyAsc.UNREACHABLE_COPY_TARGET);
+    if (!d) throw copyAborted(CopyAsc.UNREACHABLE_COPY_TARGET);
     let lu = resolved.get(index);
     if (!lu) {
       lu = resolveCopyTarget(self, d, directory);

@@ -4,7 +4,7 @@
  * SPC-4 §6.3.6.2 Table 113), 32 bytes:
  *
  *   byte 0       DESCRIPTOR TYPE CODE (E4h)
- *   byte 1       LU ID TYPE (7..6) | NUL (5) | PERIPHERAL DEVICE TYPE (4..0)
+ *   byte 1       obsolete (7..5: SPC-3's LU ID TYPE and NUL) | PERIPHERAL DEVICE TYPE (4..0)
  *   bytes 2..3   RELATIVE INITIATOR PORT IDENTIFIER
  *   byte 4       reserved (7..4) | CODE SET (3..0)
  *   byte 5       reserved (7..6) | ASSOCIATION (5..4) | DESIGNATOR TYPE (3..0)
@@ -18,14 +18,16 @@
  * descriptors, which are 64 (SPC-4 Table 108); that is how the list is walked past types we do
  * not support. Decoding classifies into a closed union; field problems are `invalid` with the
  * byte (and bit) relative to the descriptor, for the INVALID FIELD IN PARAMETER LIST pointer.
+ *
+ * SPC-4 made SPC-3's LU ID TYPE and NUL bits obsolete (the designator alone names the logical
+ * unit), and vdisk claims SPC-4 (VERSION 06h): both are decoded for the record and ignored, as
+ * libiscsi's ExtendedCopy.ValidTgtDescr expects of an SPC-4 target.
  */
 import { BlockError } from '../../util/index.js';
 
 export const CSCD_DESCRIPTOR_LENGTH = 32;
 export const IDENTIFICATION_DESCRIPTOR = 0xe4;
 export const MAX_DESIGNATOR_LENGTH = 20;
-/** LU ID TYPE 00b: the LU IDENTIFIER is a logical unit number (the only one we accept). */
-export const LU_ID_TYPE_LUN = 0;
 /** PERIPHERAL DEVICE TYPE 00h: direct access block device. */
 export const BLOCK_DEVICE = 0;
 
@@ -58,9 +60,6 @@ export function decodeCscdDescriptor(b: Buffer): CscdDescriptor {
   const typeCode = b[0]!;
   if (b.length < cscdDescriptorLength(typeCode)) throw new BlockError('INVALID', 'CSCD descriptor truncated');
   if (typeCode !== IDENTIFICATION_DESCRIPTOR) return { kind: 'unsupported', typeCode };
-  const luIdType = b[1]! >> 6;
-  if (luIdType !== LU_ID_TYPE_LUN)
-    return { kind: 'invalid', byte: 1, bit: 7, reason: 'LU ID TYPE not supported' };
   const deviceType = b[1]! & 0x1f;
   if (deviceType !== BLOCK_DEVICE) {
     return { kind: 'invalid', byte: 1, bit: 4, reason: 'only block device copy targets are supported' };
@@ -70,7 +69,7 @@ export function decodeCscdDescriptor(b: Buffer): CscdDescriptor {
     return { kind: 'invalid', byte: 7, reason: 'DESIGNATOR LENGTH above 20' };
   return {
     kind: 'identification',
-    luIdType,
+    luIdType: b[1]! >> 6,
     nul: !!(b[1]! & 0x20),
     deviceType,
     relativeInitiatorPortId: b.readUInt16BE(2),

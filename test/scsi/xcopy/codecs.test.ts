@@ -71,14 +71,10 @@ test('identification CSCD descriptor (E4h): golden bytes and round trip, classif
   const fc = Buffer.from(b);
   fc[0] = 0xe0;
   assert.deepEqual(decodeCscdDescriptor(fc), { kind: 'unsupported', typeCode: 0xe0 });
+  // SPC-3's LU ID TYPE and NUL are obsolete in SPC-4: decoded, not refused.
   const luId = Buffer.from(b);
-  luId[1] = 0x80; // LU ID TYPE 10b (reserved)
-  assert.deepEqual(decodeCscdDescriptor(luId), {
-    kind: 'invalid',
-    byte: 1,
-    bit: 7,
-    reason: 'LU ID TYPE not supported',
-  });
+  luId[1] = 0xa0;
+  assert.deepEqual(decodeCscdDescriptor(luId), { kind: 'identification', ...d, luIdType: 2, nul: true });
   const tape = Buffer.from(b);
   tape[1] = 0x01;
   assert.equal(decodeCscdDescriptor(tape).kind, 'invalid');

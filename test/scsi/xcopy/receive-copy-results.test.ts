@@ -55,7 +55,7 @@ test('COPY STATUS: unknown list, completed without and with errors, per nexus, n
   assert.equal(s2.status, CopyManagerStatus.COMPLETED_WITH_ERRORS);
   assert.equal(s2.segmentsProcessed, 0);
   // A list refused before processing (bad parameter list) holds nothing.
-  const refused = paramList([cscd(f.lu, { luIdType: 2 })], [segment(0, 0, 8, 0, 0)], { listId: 3 });
+  const refused = paramList([cscd(f.lu)], [segment(0, 0, 8, 0, 0)], { listId: 3, usage: 1 });
   checkCondition(
     await exec(f, xcopyCdb(refused.length), { dataOut: refused }),
     SenseKey.ILLEGAL_REQUEST,

@@ -46,4 +46,5 @@ export { SenseKey, ASC, describeSense } from './sense-codes.js';
 export { decodeSense, encodeSense, type SenseData } from './sense.js';
 export { ScsiError, senseFromBlockError } from './errors.js';
 export { decodeLun, encodeLun } from './data/report-luns.js';
+export { COMMAND_CHANNEL, type ScsiCommandEvent } from './diagnostics.js';
 export * from './reservations/index.js';

@@ -27,7 +27,8 @@ import { MAX_LUN } from './data/report-luns.js';
 import { runCommand, transferLengthOf } from './dispatch.js';
 import { illegalRequest, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
-import { encodeSense } from './sense.js';
+import { commandChannel, type ScsiCommandEvent } from './diagnostics.js';
+import { decodeSense, encodeSense } from './sense.js';
 import { ASC, SenseKey } from './sense-codes.js';
 import { Task } from './task-set.js';
 import {
@@ -105,16 +106,39 @@ export class ScsiTarget implements ScsiTaskRouter {
     if (same && !same.aborted) return this.overlapped(lu, cmd, transferLength);
     const name = l.kind === 'found' ? l.entry.name : 'unknown';
     const task = new Task(cmd.nexus, cmd.tag, cmd.attribute, name);
+    const started = commandChannel.hasSubscribers ? process.hrtime.bigint() : 0n;
     const admitted = lu.taskSet.enter(task);
+    let res: ScsiResponse | undefined;
     try {
       await admitted;
-      if (task.aborted) return aborted(transferLength);
+      if (task.aborted) return (res = aborted(transferLength));
       task.started = true;
-      const res = await runCommand(lu, cmd, this.view, l, transferLength);
-      return task.aborted ? aborted(transferLength) : res;
+      res = await runCommand(lu, cmd, this.view, l, transferLength);
+      if (task.aborted) res = aborted(transferLength);
+      return res;
     } finally {
       lu.taskSet.end(task);
+      if (started && res) this.publish(cmd, name, res, started);
     }
+  }
+
+  private publish(cmd: ScsiCommand, name: string, res: ScsiResponse, started: bigint): void {
+    const event: ScsiCommandEvent = {
+      target: this.name,
+      lun: cmd.lun,
+      nexus: cmd.nexus.key,
+      command: name,
+      status: res.status,
+      bytes: res.transferLength,
+      durationNs: process.hrtime.bigint() - started,
+      aborted: !!res.aborted,
+    };
+    if (res.sense) {
+      const s = decodeSense(res.sense);
+      event.senseKey = s.key;
+      event.asc = s.asc;
+    }
+    commandChannel.publish(event);
   }
 
   /**

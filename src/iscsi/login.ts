@@ -277,9 +277,8 @@ export class Login {
 
   private security(keys: Map<string, string>, answers: TextPairs): void {
     const offered = keys.get('AuthMethod');
-    if (offered !== undefined) {
-      if (this.authMethod !== undefined)
-        throw new LoginError(LOGIN_STATUS.INITIATOR_ERROR, 'AuthMethod offered twice');
+    // Offered again after it was settled (an initiator repeating its first request): nothing new.
+    if (offered !== undefined && this.authMethod === undefined) {
       const list = offered.split(',');
       const want = this.authRequired() ? 'CHAP' : 'None';
       if (!list.includes(want)) {

@@ -21,7 +21,7 @@ import {
 import { RawInitiator, serveIscsi, until } from './helpers.js';
 
 test('NOP-In pings an idle initiator; answering keeps it, silence drops it', async () => {
-  const { port, server } = await serveIscsi({}, { timers: { nopIntervalMs: 100, nopTimeoutMs: 300 } });
+  const { port, server } = await serveIscsi({}, { timers: { nopIntervalMs: 200, nopTimeoutMs: 1500 } });
   const good = await RawInitiator.connect(port);
   await good.login([], { isid: 1 });
   const quiet = await RawInitiator.connect(port);
@@ -42,7 +42,7 @@ test('NOP-In pings an idle initiator; answering keeps it, silence drops it', asy
       }),
     );
   }
-  assert.ok(await quiet.closedWithin(3000), 'the initiator that never answers is dropped');
+  assert.ok(await quiet.closedWithin(6000), 'the initiator that never answers is dropped');
   assert.equal(good.ended, false);
   assert.equal(server.sessionCount, 1);
   // The initiator's own ping is answered with its data.

@@ -47,12 +47,15 @@ const REPORT_LUNS = 0xa0;
 
 export class ScsiTarget implements ScsiTaskRouter {
   private readonly map = new Map<number, LogicalUnit>();
+  /** Target ports seen in nexuses: RELATIVE TARGET PORT IDENTIFIER -> TARGET PORT GROUP. */
+  private readonly portGroups = new Map<number, number>();
   private readonly view: TargetView;
 
   constructor(readonly name: string) {
     this.view = {
       name,
       luns: () => this.luns(),
+      ports: () => this.portGroups,
       clearReportedLunsChanged: (nexus) => {
         for (const lu of this.map.values()) lu.nexusState(nexus).ua.clear(ASC.REPORTED_LUNS_DATA_HAS_CHANGED);
       },
@@ -97,6 +100,10 @@ export class ScsiTarget implements ScsiTaskRouter {
   async execute(command: ScsiCommand): Promise<ScsiResponse> {
     // Handlers read CDB fields up to byte 15: a shorter CDB is zero-padded once, here.
     const cmd = command.cdb.length >= MIN_CDB_BUFFER ? command : { ...command, cdb: padCdb(command.cdb) };
+    const n = cmd.nexus;
+    if (this.portGroups.get(n.relativeTargetPortId) !== n.targetPortGroup) {
+      this.portGroups.set(n.relativeTargetPortId, n.targetPortGroup);
+    }
     const lu = this.map.get(cmd.lun);
     if (!lu) return this.missingLun(cmd);
     const l = lookupCommand(cmd.cdb);

@@ -7,11 +7,14 @@
  * ACTION, bytes 6..9 ALLOCATION LENGTH.
  * REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (A3h/0Dh, SPC-4 §6.36, Table 311): byte 2 REPD(7),
  * bytes 6..9 ALLOCATION LENGTH.
+ * REPORT TARGET PORT GROUPS (A3h/0Ah, SPC-4 §6.37, Table 315): byte 1 PARAMETER DATA FORMAT(7..5)
+ * with the service action, bytes 6..9 ALLOCATION LENGTH.
  */
 export const REPORT_LUNS = 0xa0;
 export const MAINTENANCE_IN = 0xa3;
 export const RSOC_SA = 0x0c;
 export const RSTMF_SA = 0x0d;
+export const RTPG_SA = 0x0a;
 
 export interface ReportLunsCdb {
   selectReport: number;
@@ -73,6 +76,24 @@ export function encodeRstmfCdb(c: RstmfCdb): Buffer {
   b[0] = MAINTENANCE_IN;
   b[1] = RSTMF_SA;
   b[2] = c.repd ? 0x80 : 0;
+  b.writeUInt32BE(c.allocationLength, 6);
+  return b;
+}
+
+export interface RtpgCdb {
+  /** 000b length-only header, 001b extended header. */
+  parameterDataFormat: number;
+  allocationLength: number;
+}
+
+export function decodeRtpgCdb(cdb: Buffer): RtpgCdb {
+  return { parameterDataFormat: cdb[1]! >> 5, allocationLength: cdb.readUInt32BE(6) };
+}
+
+export function encodeRtpgCdb(c: RtpgCdb): Buffer {
+  const b = Buffer.alloc(12);
+  b[0] = MAINTENANCE_IN;
+  b[1] = ((c.parameterDataFormat & 7) << 5) | RTPG_SA;
   b.writeUInt32BE(c.allocationLength, 6);
   return b;
 }

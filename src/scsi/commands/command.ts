@@ -16,6 +16,11 @@ export interface TargetView {
   readonly name: string;
   /** LUNs in ascending order. */
   luns(): number[];
+  /**
+   * The target's ports as the transport announced them in I_T nexuses (RELATIVE TARGET PORT
+   * IDENTIFIER -> TARGET PORT GROUP), for REPORT TARGET PORT GROUPS.
+   */
+  ports(): ReadonlyMap<number, number>;
   /** LUICLR (SPC-4 §7.8.7): REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED in every LU. */
   clearReportedLunsChanged(nexus: ItNexus): void;
 }

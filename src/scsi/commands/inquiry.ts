@@ -47,7 +47,8 @@ export function standardInquiryData(lu: LogicalUnit): StandardInquiry {
     version: 0x06,
     normAca: false,
     hiSup: true,
-    tpgs: 0,
+    // Implicit ALUA: REPORT TARGET PORT GROUPS says every port is active/optimized.
+    tpgs: 1,
     threePc: false,
     protect: false,
     multiP: false,

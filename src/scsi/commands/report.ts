@@ -8,8 +8,14 @@
  *
  * REPORT SUPPORTED OPERATION CODES is generated from the command table: every entry, in table
  * order, with its CDB length, usage data and timeouts (RCTD = 1).
+ *
+ * REPORT TARGET PORT GROUPS (implicit ALUA, TPGS = 01b): every port of the target is active/
+ * optimized, since every portal reaches the same logical units through the same engine. One
+ * descriptor per target port group (the iSCSI target portal group tag), listing the ports the
+ * transport has announced in I_T nexuses (always including the asking one), ascending.
  */
-import { decodeReportLunsCdb, decodeRsocCdb, decodeRstmfCdb } from '../cdb/report-cdb.js';
+import { decodeReportLunsCdb, decodeRsocCdb, decodeRstmfCdb, decodeRtpgCdb } from '../cdb/report-cdb.js';
+import { AccessState, encodeTargetPortGroups, type TargetPortGroup } from '../data/target-port-groups.js';
 import { encodeReportLuns } from '../data/report-luns.js';
 import { encodeAllCommands, encodeOneCommand, Support } from '../data/supported-opcodes.js';
 import { encodeSupportedTmf } from '../data/supported-tmf.js';
@@ -103,4 +109,28 @@ export async function reportSupportedTmf(ctx: CommandContext): Promise<CommandRe
       repd,
     ),
   };
+}
+
+export async function reportTargetPortGroups(ctx: CommandContext): Promise<CommandResult> {
+  const { parameterDataFormat } = decodeRtpgCdb(ctx.cdb);
+  if (parameterDataFormat > 1) throw invalidCdbField(1, 7);
+  const byGroup = new Map<number, Set<number>>();
+  const add = (port: number, group: number) => {
+    let ports = byGroup.get(group);
+    if (!ports) byGroup.set(group, (ports = new Set()));
+    ports.add(port);
+  };
+  for (const [port, group] of ctx.target.ports()) add(port, group);
+  add(ctx.nexus.relativeTargetPortId, ctx.nexus.targetPortGroup);
+  const groups: TargetPortGroup[] = [...byGroup.keys()]
+    .sort((a, b) => a - b)
+    .map((group) => ({
+      pref: false,
+      state: AccessState.ACTIVE_OPTIMIZED,
+      supported: 0x01, // AO_SUP: active/optimized is the only state a port is ever in
+      group,
+      statusCode: 0,
+      ports: [...byGroup.get(group)!].sort((a, b) => a - b),
+    }));
+  return { dataIn: encodeTargetPortGroups(groups, parameterDataFormat === 1) };
 }

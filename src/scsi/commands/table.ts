@@ -24,7 +24,7 @@ import { readDefectData } from './defects.js';
 import { inquiry } from './inquiry.js';
 import { modeSelect, modeSense } from './mode.js';
 import { orWrite, read, transferBlocks, verify, write, writeAndVerify } from './read-write.js';
-import { reportLuns, reportSupportedOpcodes, reportSupportedTmf } from './report.js';
+import { reportLuns, reportSupportedOpcodes, reportSupportedTmf, reportTargetPortGroups } from './report.js';
 import { unmap, writeSame } from './provisioning.js';
 import { SANITIZE } from '../cdb/provisioning-cdb.js';
 import { sanitize, SanitizeAction } from './sanitize.js';
@@ -264,6 +264,17 @@ export const COMMANDS: readonly CommandEntry[] = (
       timeout: QUICK,
       uaExempt: true,
       handler: reportLuns,
+    },
+    {
+      name: 'REPORT TARGET PORT GROUPS',
+      opcode: 0xa3,
+      serviceAction: 0x0a,
+      cdbLength: 12,
+      usage: [0xa3, 0xea, 0, 0, 0, 0, ...FF4, 0, 0],
+      direction: 'in',
+      dataLength: u32at(6),
+      timeout: QUICK,
+      handler: reportTargetPortGroups,
     },
     {
       name: 'REPORT SUPPORTED OPERATION CODES',

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { COMMANDS } from '../../../src/scsi/index.js';
 import { decodeAllCommands, decodeOneCommand } from '../../../src/scsi/data/supported-opcodes.js';
 import { decodeSupportedTmf } from '../../../src/scsi/data/supported-tmf.js';
-import { good, invalidField, ready, run } from '../helpers.js';
+import { decodeTargetPortGroups } from '../../../src/scsi/data/target-port-groups.js';
+import { clearUa, good, invalidField, nexus, ready, run } from '../helpers.js';
 
 const rsoc = (options: number, opcode = 0, sa = 0, rctd = false, alloc = 65535) => [
   0xa3,
@@ -83,4 +84,23 @@ test('REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS, basic and extended', async () 
   const ext = await run(f.target, [0xa3, 0x0d, 0x80, 0, 0, 0, 0, 0, 0, 16, 0, 0]);
   assert.equal(ext.dataIn!.length, 16);
   assert.equal(decodeSupportedTmf(ext.dataIn!).luReset, true);
+});
+
+test('REPORT TARGET PORT GROUPS: implicit ALUA, every port active/optimized, grouped by TPGT', async () => {
+  const f = await ready();
+  assert.equal((await run(f.target, [0x12, 0, 0, 0, 96, 0])).dataIn![5]! & 0x30, 0x10, 'TPGS = 01b');
+  const other = { ...nexus(3), relativeTargetPortId: 2, targetPortGroup: 2, key: 'other-port' };
+  await clearUa(f.target, other);
+  const r = await run(f.target, [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+  good(r);
+  assert.deepEqual(decodeTargetPortGroups(r.dataIn!), {
+    extended: false,
+    groups: [
+      { pref: false, state: 0, supported: 1, group: 1, statusCode: 0, ports: [1] },
+      { pref: false, state: 0, supported: 1, group: 2, statusCode: 0, ports: [2] },
+    ],
+  });
+  const ext = await run(f.target, [0xa3, 0x2a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+  assert.equal(decodeTargetPortGroups(ext.dataIn!).extended, true);
+  invalidField(await run(f.target, [0xa3, 0x4a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]), 1, 7);
 });

@@ -18,9 +18,10 @@ export interface TargetView {
   luns(): number[];
   /**
    * The target's ports as the transport announced them in I_T nexuses (RELATIVE TARGET PORT
-   * IDENTIFIER -> TARGET PORT GROUP), for REPORT TARGET PORT GROUPS.
+   * IDENTIFIER -> TARGET PORT GROUP), for REPORT TARGET PORT GROUPS. Optional: without it only
+   * the asking nexus's port is reported.
    */
-  ports(): ReadonlyMap<number, number>;
+  ports?(): ReadonlyMap<number, number>;
   /** LUICLR (SPC-4 §7.8.7): REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED in every LU. */
   clearReportedLunsChanged(nexus: ItNexus): void;
 }

@@ -120,7 +120,7 @@ export async function reportTargetPortGroups(ctx: CommandContext): Promise<Comma
     if (!ports) byGroup.set(group, (ports = new Set()));
     ports.add(port);
   };
-  for (const [port, group] of ctx.target.ports()) add(port, group);
+  for (const [port, group] of ctx.target.ports?.() ?? []) add(port, group);
   add(ctx.nexus.relativeTargetPortId, ctx.nexus.targetPortGroup);
   const groups: TargetPortGroup[] = [...byGroup.keys()]
     .sort((a, b) => a - b)

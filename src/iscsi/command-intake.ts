@@ -18,8 +18,9 @@
  * (§11.4.7). Residuals: command-task.ts `residual`.
  *
  * Bounded memory: write buffers count against `maxHeldBytes`; a command whose R2Ts would pass it
- * waits (holding no buffer) until others finish. Unsolicited data is bounded by the window times
- * FirstBurstLength.
+ * waits (holding only its first burst) until others finish. Unsolicited data is bounded by the
+ * window times FirstBurstLength. Reads running in the core count against the same amount,
+ * separately (readFits).
  */
 import type { ItNexus, ScsiResponse, ScsiTaskRouter } from '../scsi/index.js';
 import { ScsiStatus } from '../scsi/index.js';
@@ -72,6 +73,8 @@ export class CommandIntake {
   heldBytes = 0;
   /** The part of heldBytes in first-burst-only buffers. */
   private partialBytes = 0;
+  /** Expected Data Transfer Lengths of the reads the core runs (readFits). */
+  readBytes = 0;
   /** Commands handed to the core and not yet answered. */
   running = 0;
   private nextTtt = 1;
@@ -345,15 +348,15 @@ export class CommandIntake {
       // The common case: no ORDERED command waits, every ready command goes.
       let keep = 0;
       for (const t of q) {
-        if (t.phase === 'ready') this.deliver(t);
-        else if (t.phase === 'collecting') q[keep++] = t;
+        if (t.phase === 'ready' && this.readFits(t)) this.deliver(t);
+        else if (t.phase === 'collecting' || t.phase === 'ready') q[keep++] = t;
       }
       q.length = keep;
       return;
     }
     for (let i = 0; i < q.length;) {
       const t = q[i]!;
-      if (t.phase === 'ready' && (t.attribute !== 'ordered' || i === 0)) {
+      if (t.phase === 'ready' && (t.attribute !== 'ordered' || i === 0) && this.readFits(t)) {
         q.splice(i, 1);
         if (t.attribute === 'ordered') this.orderedWaiting--;
         this.deliver(t);
@@ -368,9 +371,24 @@ export class CommandIntake {
     }
   }
 
+  /**
+   * Reads are charged their Expected Data Transfer Length while the core runs them and their
+   * Data-In waits to be sent; past `maxHeldBytes` of them a read waits for its turn to the core
+   * (one always goes), so that a window of large reads cannot hold the core's buffers without
+   * bound.
+   */
+  private readFits(t: CommandTask): boolean {
+    if (!t.read || t.expectedLength === 0) return true;
+    return this.readBytes === 0 || this.readBytes + t.expectedLength <= this.host.maxHeldBytes;
+  }
+
   private deliver(t: CommandTask): void {
     t.phase = 'running';
     this.running++;
+    if (t.read) {
+      t.readCharge = Math.min(t.expectedLength, this.host.maxCommandBytes);
+      this.readBytes += t.readCharge;
+    }
     if (t.failure) {
       const sense = t.failure;
       queueMicrotask(() =>
@@ -397,6 +415,9 @@ export class CommandIntake {
     const silent = t.silent || r.aborted === true;
     this.finish(t);
     if (!this.host.outputClosed && !silent) this.respond(t, r);
+    this.readBytes -= t.readCharge;
+    t.readCharge = 0;
+    if (this.turnQueue.length) this.pumpDelivery();
     this.host.changed();
   }
 

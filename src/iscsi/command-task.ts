@@ -59,6 +59,8 @@ export class CommandTask {
   heldBytes = 0;
   /** `buffer` came from write-buffers.ts and goes back there when the command ends. */
   pooled = false;
+  /** What this read counts in the connection's read budget while the core runs it. */
+  readCharge = 0;
 
   constructor(
     readonly itt: number,

@@ -75,6 +75,8 @@ export interface ConnectionStats {
   running: number;
   /** Write buffers allocated. */
   heldBytes: number;
+  /** Expected lengths of the reads running in the core. */
+  readBytes: number;
   queuedBytes: number;
   bufferedInputBytes: number;
 }
@@ -189,6 +191,7 @@ export class Connection implements RequestHost {
       tasks: this.intake?.tasks.size ?? 0,
       running: (this.intake?.running ?? 0) + this.tmfRunning,
       heldBytes: this.intake?.heldBytes ?? 0,
+      readBytes: this.intake?.readBytes ?? 0,
       queuedBytes: this.writer.queuedBytes,
       bufferedInputBytes: this.parser.buffered,
     };

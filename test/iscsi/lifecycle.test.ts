@@ -185,3 +185,19 @@ test('many large writes at once hold at most their first bursts beyond the held-
   for (let i = 0; i < n; i++) assert.equal(router.disk[i * size + size - 1] ?? i + 1, i + 1);
   assert.equal(server.stats()[0]!.heldBytes, 0);
 });
+
+test('large reads beyond the budget wait for their turn to the core, one at a time', async () => {
+  const { port, server, router } = await serveIscsi({}, { maxHeldBytes: 1024 * 1024 });
+  const c = await RawInitiator.connect(port);
+  await c.login();
+  for (let i = 0; i < 3; i++) c.command([0xc0, 0, 0, 0, 0, 0], { read: true, edtl: 1024 * 1024 });
+  c.command([0, 0, 0, 0, 0, 0]); // a command without data is not held back
+  await c.expect(OP.SCSI_RESPONSE);
+  for (let i = 0; i < 3; i++) {
+    await until(() => router.waiting === 1, 2000, `read ${i} in the core`);
+    assert.equal(server.stats()[0]!.readBytes, 1024 * 1024);
+    router.releaseSlow();
+    await c.expect(OP.SCSI_RESPONSE);
+  }
+  assert.equal(server.stats()[0]!.readBytes, 0);
+});

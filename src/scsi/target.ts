@@ -17,6 +17,9 @@
  *   every nexus. Each resolves once the affected tasks have ended (block I/O is never cut short).
  * - I_T nexus loss (SAM-5 §6.3.4) aborts the nexus's tasks without responses that matter and
  *   clears its transient state in every LU of the target.
+ * - A tag reused while its task is in flight is an overlapped command (SAM-5 §5.10).
+ * - The target remembers the ports (relative port -> port group) its nexuses came through, for
+ *   REPORT TARGET PORT GROUPS, and publishes every completed command on the diagnostics channel.
  */
 import { checkConditionFor } from './check-condition.js';
 import type { TargetView } from './commands/command.js';

@@ -17,7 +17,9 @@ import {
   MAX_CSCD_DESCRIPTORS,
   MAX_SEGMENT_DESCRIPTORS,
 } from '../../../src/scsi/xcopy/index.js';
-import { checkCondition, clearUa, good, MIB, ready, type Fixture } from '../helpers.js';
+import { checkCondition, clearUa, good, MIB, ready, run, type Fixture } from '../helpers.js';
+import { MemoryReservationStore, PersistentReservations } from '../../../src/scsi/reservations/index.js';
+import { encodeProutParameters } from '../../../src/scsi/reservations/data/prout-parameters.js';
 import { exec, rw16 } from '../caw/harness.js';
 import { cscd, paramList, segment, xcopyCdb } from './build.js';
 
@@ -330,4 +332,40 @@ test('large copy: 96 MiB in 3 segments between two LUs, thin source ranges copie
     `EXTENDED COPY of ${(total / MIB).toFixed(0)} MiB: ${ms.toFixed(0)} ms, ${(total / MIB / (ms / 1000)).toFixed(0)} MiB/s`,
   );
   assert.ok((await read(f, 0, total, 1)).equals(data));
+});
+
+test("persistent reservations of a copy target apply to the copy manager's commands on it", async (t) => {
+  const f = await fresh();
+  const lu2 = await withSecondLu(t, f);
+  const pr = new PersistentReservations({ uuid: lu2.uuid, store: new MemoryReservationStore() });
+  await pr.start();
+  lu2.reservations = pr;
+  const prout = (sa: number, type: number, key: bigint, sark: bigint) =>
+    run(f.target, [0x5f, sa, type, 0, 0, 0, 0, 0, 24, 0], {
+      nexus: f.b,
+      lun: 1,
+      dataOut: encodeProutParameters({
+        key,
+        serviceActionKey: sark,
+        specIPt: false,
+        allTgPt: false,
+        aptpl: false,
+      }),
+    });
+  await clearUa(f.target, f.b, 1);
+  good(await prout(6, 0, 0n, 0xbn)); // REGISTER AND IGNORE EXISTING KEY
+  good(await prout(1, 1, 0xbn, 0n)); // RESERVE, Write Exclusive
+  await write(f, 0, Buffer.alloc(8 * BS, 0x77));
+  const toLu2 = paramList([cscd(f.lu), cscd(lu2)], [segment(0, 1, 8, 0, 0)]);
+  checkCondition(await xcopy(f, toLu2), SenseKey.COPY_ABORTED, CopyAsc.COPY_TARGET_DEVICE_NOT_REACHABLE);
+  assert.ok(
+    (await read(f, 0, 8 * BS, 1)).equals(Buffer.alloc(8 * BS)),
+    'nothing written under the reservation',
+  );
+  // Reading from the reserved LU is allowed under Write Exclusive.
+  good(await xcopy(f, paramList([cscd(lu2), cscd(f.lu)], [segment(0, 1, 8, 0, 100)])));
+  // The reservation holder may copy onto it.
+  await clearUa(f.target, f.b, 0);
+  good(await exec(f, xcopyCdb(toLu2.length), { dataOut: toLu2, nexus: f.b }));
+  assert.ok((await read(f, 0, 8 * BS, 1)).equals(Buffer.alloc(8 * BS, 0x77)));
 });

@@ -40,6 +40,7 @@ import { PduWriter } from './pdu-writer.js';
 import { encodeReject } from './reject.js';
 import { onLogout, onNopOut, onTaskManagement, onText, type RequestHost } from './requests.js';
 import type { Session } from './session.js';
+import type { IscsiTarget } from './target.js';
 import { TextExchange } from './text-exchange.js';
 import type { TextPairs } from './text-keys.js';
 
@@ -55,6 +56,8 @@ export interface ConnectionContext extends LoginContext, ConnectionTimers {
   establish(result: LoginResult, conn: Connection): Session;
   /** The session's connection ended. */
   ended(session: Session, conn: Connection): void;
+  /** The other connections whose sessions are logged in to `target`. */
+  peers(target: IscsiTarget, conn: Connection): Connection[];
   sendTargets(value: string, initiatorName: string, session: Session, localAddress: string): TextPairs;
   maxCommandBytes: number;
   maxHeldBytes: number;
@@ -171,6 +174,10 @@ export class Connection implements RequestHost {
 
   sendTargets(value: string): TextPairs {
     return this.ctx.sendTargets(value, this.session.initiatorName, this.session, localAddress(this.socket));
+  }
+
+  otherSessions(fn: (intake: CommandIntake) => void): void {
+    for (const c of this.ctx.peers(this.session.target!, this)) if (c.intake) fn(c.intake);
   }
 
   loggingOut(then: () => void): void {

@@ -27,6 +27,8 @@ export interface RequestHost extends IntakeHost {
   pingAnswered(ttt: number): void;
   tmfStarted(): void;
   tmfEnded(): void;
+  /** Calls `fn` with the commands of every other session of this session's target. */
+  otherSessions(fn: (intake: CommandIntake) => void): void;
   /** Logout: stop taking requests, end what waits for data, and call `then` once idle. */
   loggingOut(then: () => void): void;
 }
@@ -100,7 +102,10 @@ export function onTaskManagement(h: RequestHost, bhs: Buffer): void {
   const req = decodeTaskMgmtRequest(bhs);
   h.session.window.take(req.cmdSN, req.immediate, () => {
     h.tmfStarted();
-    void runTaskManagement(req, h.intake!, h, () => h.router.nexusLost(h.nexus))
+    void runTaskManagement(req, h.intake!, h, {
+      nexusReset: () => h.router.nexusLost(h.nexus),
+      otherSessions: (fn) => h.otherSessions(fn),
+    })
       .catch(() => TMF_RESPONSE.FUNCTION_REJECTED)
       .then((code) => {
         h.tmfEnded();

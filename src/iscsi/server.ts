@@ -154,6 +154,10 @@ export class IscsiServer {
       },
       establish: (r, conn) => this.establish(r, conn),
       ended: (s) => this.ended(s),
+      peers: (target, conn) =>
+        [...this.sessions.values()]
+          .filter((e) => e.session.target === target && e.conn !== conn)
+          .map((e) => e.conn),
       sendTargets: (value, initiatorName, session, local) =>
         sendTargets(
           value,

@@ -8,8 +8,9 @@
  *   then taken as received, so the window moves past it), else "Task does not exist".
  * - ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, TARGET WARM/COLD RESET: this session's
  *   commands on the LUN (or all, for target resets) that the core has not seen are dropped, the
- *   ones it runs are marked so that they get no response, and the core aborts its task sets
- *   (other sessions' tasks end in the core too, without a response: TAS=0, SAM-5 §5.6).
+ *   ones it runs are marked so that they get no response, and the core aborts its task sets. All
+ *   but ABORT TASK SET cross sessions: other sessions' commands the core has not seen are dropped
+ *   here, the ones it runs end in the core, without a response either way (TAS=0, SAM-5 §5.6).
  * - QUERY TASK answers "Function succeeded" for a command held here, else asks the core.
  * - TASK REASSIGN needs ErrorRecoveryLevel 2: "Task allegiance reassignment not supported".
  * - I_T NEXUS RESET (RFC 7144 §4.1): the session's commands end and the core sees an I_T nexus
@@ -44,12 +45,19 @@ const RESPONSE_CODE: Record<TaskManagementResponse, number> = {
   'service-delivery-failure': TMF_RESPONSE.FUNCTION_REJECTED,
 };
 
+export interface TaskManagementHooks {
+  /** I_T NEXUS RESET: the core sees a nexus loss for this session. */
+  nexusReset(): void;
+  /** Calls `fn` with the commands of every other session of this target. */
+  otherSessions(fn: (intake: CommandIntake) => void): void;
+}
+
 /** Runs one task management request; resolves to the iSCSI Response code (§11.6.1). */
 export async function runTaskManagement(
   req: TaskMgmtRequestPdu,
   intake: CommandIntake,
   host: IntakeHost,
-  onNexusReset: () => void,
+  hooks: TaskManagementHooks,
 ): Promise<number> {
   const lun = decodeLun(req.lun);
   const window = host.session.window;
@@ -59,7 +67,7 @@ export async function runTaskManagement(
     case TMF_FUNCTION.I_T_NEXUS_RESET:
       intake.dropUndelivered(() => true);
       for (const t of intake.tasks.values()) t.silent = true;
-      onNexusReset();
+      hooks.nexusReset();
       return TMF_RESPONSE.FUNCTION_COMPLETE;
     case TMF_FUNCTION.ABORT_TASK: {
       const t = intake.tasks.get(req.referencedTaskTag);
@@ -93,12 +101,17 @@ export async function runTaskManagement(
     case TMF_FUNCTION.LOGICAL_UNIT_RESET: {
       intake.dropUndelivered((t) => t.lun === lun);
       for (const t of intake.tasks.values()) if (t.lun === lun) t.silent = true;
+      // These cross sessions (SAM-5 §7.4, §7.7): commands of other sessions that the core has
+      // not seen yet end too.
+      if (req.function !== TMF_FUNCTION.ABORT_TASK_SET)
+        hooks.otherSessions((other) => other.dropUndelivered((t) => t.lun === lun));
       break;
     }
     case TMF_FUNCTION.TARGET_WARM_RESET:
     case TMF_FUNCTION.TARGET_COLD_RESET: {
       intake.dropUndelivered(() => true);
       for (const t of intake.tasks.values()) t.silent = true;
+      hooks.otherSessions((other) => other.dropUndelivered(() => true));
       break;
     }
   }

@@ -11,9 +11,11 @@ import {
   decodeR2t,
   decodeReject,
   decodeScsiResponse,
+  decodeTaskMgmtResponse,
   decodeTextPairs,
   encodeLogoutRequest,
   encodeScsiCommand,
+  encodeTaskMgmtRequest,
   encodeTextPairs,
   encodeTextRequest,
   LOGOUT_RESPONSE,
@@ -167,4 +169,52 @@ test('immediate commands beyond twice the command window are rejected (0x06)', a
   assert.equal(decodeReject((await c.expect(OP.REJECT)).bhs).reason, REJECT_REASON.IMMEDIATE_COMMAND_REJECT);
   router.releaseSlow();
   for (let i = 0; i < 4; i++) await c.expect(OP.SCSI_RESPONSE);
+});
+
+test('LOGICAL UNIT RESET from one session ends another session’s command that waits for data', async () => {
+  const { port, server, router } = await serveIscsi();
+  const a = await RawInitiator.connect(port);
+  await a.login(
+    [
+      ['ImmediateData', 'No'],
+      ['InitialR2T', 'Yes'],
+    ],
+    { isid: 1 },
+  );
+  const b = await RawInitiator.connect(port);
+  await b.login([], { isid: 2 });
+  const itt = a.command([0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], { write: true, edtl: 512 });
+  const r2t = decodeR2t((await a.expect(OP.R2T)).bhs);
+  await until(() => server.stats().some((s) => s.heldBytes === 512));
+  b.send(
+    encodeTaskMgmtRequest({
+      immediate: true,
+      function: 5,
+      dataSegmentLength: 0,
+      lun: 0n,
+      itt: 42,
+      referencedTaskTag: 0xffffffff,
+      cmdSN: b.cmdSN,
+      expStatSN: b.expStatSN,
+      refCmdSN: 0,
+      expDataSN: 0,
+    }),
+  );
+  assert.equal(decodeTaskMgmtResponse((await b.expect(OP.TASK_MGMT_RESPONSE)).bhs).response, 0);
+  assert.deepEqual(
+    server.stats().map((s) => [s.tasks, s.heldBytes]),
+    [
+      [0, 0],
+      [0, 0],
+    ],
+  );
+  // A's late Data-Out is discarded; its next command works, and the write never reached the core.
+  a.dataOut(itt, r2t.ttt, 0, Buffer.alloc(512, 9));
+  a.command([0, 0, 0, 0, 0, 0]);
+  assert.equal(decodeScsiResponse((await a.expect(OP.SCSI_RESPONSE)).bhs).status, 0);
+  assert.equal(router.disk[0], 0);
+  assert.deepEqual(
+    router.tmfs.map((t) => t.fn),
+    ['logical-unit-reset'],
+  );
 });

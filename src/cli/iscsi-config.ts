@@ -69,6 +69,8 @@ export interface IscsiServePlan {
   /** Seconds of silence before the target pings an initiator (0: never), and to wait for its answer. */
   nopInterval?: number;
   nopTimeout?: number;
+  /** Also export every image over NBD on this address, from the same process (one owner). */
+  nbd?: { host: string; port: number };
 }
 
 export interface IscsiServeOptions {
@@ -82,6 +84,7 @@ export interface IscsiServeOptions {
   config?: string;
   nopInterval?: string;
   nopTimeout?: string;
+  nbd?: string;
 }
 
 const fail = (m: string): UsageError => new UsageError(`iscsi serve: ${m}`);
@@ -91,6 +94,8 @@ export function planIscsiServe(o: IscsiServeOptions): IscsiServePlan {
   if (o.nopInterval !== undefined) plan.nopInterval = parseSeconds(o.nopInterval, '--nop-interval');
   if (o.nopTimeout !== undefined) plan.nopTimeout = parseSeconds(o.nopTimeout, '--nop-timeout');
   if (plan.nopTimeout === 0) throw fail('--nop-timeout must be more than 0 seconds');
+  if (o.nbd !== undefined)
+    plan.nbd = /^\d+$/.test(o.nbd) ? parsePortal(`0.0.0.0:${o.nbd}`) : parsePortal(o.nbd);
   return plan;
 }
 

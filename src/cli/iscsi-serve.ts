@@ -6,10 +6,13 @@
  *                       [--lun N=IMAGE[,format=..,cache=..,ssd=1,discard=on|ignore,readonly=1]]...
  *                       [--chap USER:SECRET] [--mutual-chap USER:SECRET] [--allow INITIATOR_IQN]...
  *     vdisk iscsi serve --config FILE [--portal ADDR:PORT]...     (several targets; iscsi-config.ts)
- *     (both: [--nop-interval SECONDS] [--nop-timeout SECONDS], the target's NOP-In pings)
+ *     (both: [--nop-interval SECONDS] [--nop-timeout SECONDS], the target's NOP-In pings,
+ *      and [--nbd [ADDR:]PORT]: the same images over NBD too, from this one process)
  *
  * The default portal is 0.0.0.0:3260. Once listening it prints one URL per LUN on stdout,
  * `iscsi://HOST:PORT/IQN/LUN` (the first portal), which libiscsi and QEMU take as they are.
+ * With --nbd, one `nbd://HOST:PORT/NAME` line per image follows. A shared disk needs one owner:
+ * iSCSI initiators and NBD clients of the same image then see each other's writes at once.
  *
  * Each image is opened once, even when several targets map it, and is one logical unit. Its
  * identity (the UUID behind VPD 80h/83h) is derived from the image's real path, so the same file
@@ -27,6 +30,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openImage, type Image } from '../formats/index.js';
 import { formatHostPort, IscsiServer } from '../iscsi/index.js';
+import { NbdExport, NbdServer } from '../nbd/index.js';
 import {
   FileReservationStore,
   LogicalUnit,
@@ -69,6 +73,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
   const plan = planIscsiServe(o);
   const images = new Map<string, { image: Image; lu: LogicalUnit; opts: LunPlan }>();
   let server: IscsiServer | undefined;
+  let nbd: NbdServer | undefined;
   try {
     const targets = [];
     for (const t of plan.targets) {
@@ -138,15 +143,50 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     }
     const bound = await server.listen(plan.portals);
     print(lunUrls(plan, bound[0]!).join('\n') + '\n');
+    if (plan.nbd) {
+      nbd = nbdServer([...images.values()]);
+      const where = await nbd.listen(plan.nbd);
+      print(nbdUrls([...images.values()], where).join('\n') + '\n');
+    }
     await untilSignal();
+    await nbd?.close();
+    nbd = undefined;
     await server.close();
     server = undefined;
     return await closeAll([...images.values()].map((e) => e.image));
   } catch (err) {
+    await nbd?.close();
     await server?.close(0);
     await closeAll([...images.values()].map((e) => e.image));
     throw err;
   }
+}
+
+/**
+ * `--nbd`: the same images, opened once, exported over NBD too, so that iSCSI and NBD clients
+ * share one owner and see each other's writes. The export name is the image file's base name.
+ */
+function nbdServer(entries: { image: Image; opts: LunPlan }[]): NbdServer {
+  const names = new Set<string>();
+  return new NbdServer({
+    exports: entries.map(({ image, opts }) => {
+      const name = path.basename(image.filename);
+      if (names.has(name)) throw new UsageError(`iscsi serve --nbd: two images are named ${name}`);
+      names.add(name);
+      return new NbdExport({
+        name,
+        description: `LUN image ${image.filename}`,
+        device: image,
+        readOnly: opts.readOnly,
+        discard: opts.discard === 'on' ? 'unmap' : 'ignore',
+      });
+    }),
+    log: (m) => printError(`nbd: ${m}`),
+  });
+}
+
+function nbdUrls(entries: { image: Image }[], bound: string): string[] {
+  return entries.map((e) => `nbd://${bound}/${encodeURIComponent(path.basename(e.image.filename))}`);
 }
 
 /** Flushes and closes every image; a failure is reported and gives exit code 1. */
@@ -234,6 +274,10 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
       'ping an initiator silent this long with a NOP-In (default 15; 0: never)',
     )
     .option('--nop-timeout <seconds>', 'drop an initiator that does not answer a ping in time (default 30)')
+    .option(
+      '--nbd <[addr:]port>',
+      'also export every image over NBD from this process (export name: the file name)',
+    )
     .option('--config <file>', 'serve the targets of a JSON file (schema below)')
     .addHelpText('after', CONFIG_HELP)
     .action(
@@ -249,6 +293,7 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
           config: str(o['config']),
           nopInterval: str(o['nopInterval']),
           nopTimeout: str(o['nopTimeout']),
+          nbd: str(o['nbd']),
         }),
       ),
     );

@@ -43,5 +43,6 @@ export * from './text-exchange.js';
 export * from './transport-sense.js';
 export * from './requests.js';
 export * from './liveness.js';
+export * from './connection-context.js';
 export * from './connection.js';
 export * from './server.js';

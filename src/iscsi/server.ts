@@ -15,7 +15,8 @@
  * finished. The logical units belong to the caller, who flushes and closes them after `close`.
  */
 import net from 'node:net';
-import { Connection, type ConnectionStats, type ConnectionTimers } from './connection.js';
+import { Connection } from './connection.js';
+import type { ConnectionStats, ConnectionTimers } from './connection-context.js';
 import { ISCSI_DEFAULT_PORT, LOGIN_STATUS } from './constants.js';
 import { LoginError } from './errors.js';
 import type { LoginResult } from './login.js';

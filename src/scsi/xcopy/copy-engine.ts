@@ -15,10 +15,12 @@
  *   libiscsi expects; the copy target itself would have answered LBA OUT OF RANGE);
  * - a write-protected destination: COPY ABORTED / WRITE PROTECTED.
  *
- * Moving data: chunks of COPY_CHUNK_BYTES. For each chunk the copy takes the LUs' `atomic` range
- * locks, source shared and destination exclusive (one exclusive lock over both ranges when they
- * are on the same LU), in a fixed order (LU uuid, then offset), so concurrent copies in opposite
- * directions cannot deadlock and no write or COMPARE AND WRITE interleaves with a chunk. Source
+ * Moving data: chunks of COPY_CHUNK_BYTES. Each chunk is read under the source LU's `atomic` range
+ * lock held shared (no write or COMPARE AND WRITE lands in the middle of the read), then written
+ * under the destination's held exclusively; one lock is never held while waiting for another, so
+ * concurrent copies in any directions cannot deadlock (FIFO range locks and ordered acquisition
+ * are not enough: a queued exclusive request blocks later compatible ones). Overlapping ranges on
+ * one LU take one exclusive lock over both. Source
  * extents known to read as zeroes are written with writeZeroes (deallocating where the
  * destination reads unmapped blocks as zeroes), so a copy of a thin volume stays thin.
  * Overlapping ranges on one LU copy like memmove: backwards when the destination is after the
@@ -95,27 +97,6 @@ export function planCopy(
   });
 }
 
-/** Takes the locks one chunk needs, in a global order; resolves to the release function. */
-async function lockChunk(
-  s: PlannedSegment,
-  srcOff: number,
-  dstOff: number,
-  len: number,
-): Promise<() => void> {
-  if (s.src === s.dst) {
-    const start = Math.min(srcOff, dstOff);
-    const end = Math.max(srcOff, dstOff) + len;
-    return s.src.atomic.acquire(start, end, true);
-  }
-  const reqs = [
-    { lu: s.src, off: srcOff, exclusive: false },
-    { lu: s.dst, off: dstOff, exclusive: true },
-  ].sort((a, b) => (a.lu.uuid < b.lu.uuid ? -1 : a.lu.uuid > b.lu.uuid ? 1 : a.off - b.off));
-  const releases: Array<() => void> = [];
-  for (const r of reqs) releases.push(await r.lu.atomic.acquire(r.off, r.off + len, r.exclusive));
-  return () => releases.reverse().forEach((f) => f());
-}
-
 /** The parts of [off, off + len) of `lu` known to read as zeroes, in order. */
 async function zeroRuns(lu: LogicalUnit, off: number, len: number): Promise<Array<[number, number]>> {
   let extents;
@@ -133,30 +114,51 @@ async function zeroRuns(lu: LogicalUnit, off: number, len: number): Promise<Arra
   return runs.sort((a, b) => a[0] - b[0]);
 }
 
-/**
- * Copies [srcOff, +len) to [dstOff, +len); the caller holds the chunk's locks. When the two
- * ranges overlap (one LU) the whole chunk is read before anything is written.
- */
-async function copyChunk(s: PlannedSegment, srcOff: number, dstOff: number, len: number): Promise<void> {
-  const dst = s.dst;
-  const overlap = s.src === dst && Math.abs(srcOff - dstOff) < len;
-  const zeroes = overlap ? [] : await zeroRuns(s.src, srcOff, len);
-  const end = srcOff + len;
-  let pos = srcOff;
-  for (const [from, to] of [...zeroes, [end, end] as [number, number]]) {
-    if (from > pos) {
-      const data = await readRange(s.src, pos, from - pos);
-      await writeRange(dst, dstOff + (pos - srcOff), data, false);
-    }
-    if (to > Math.max(from, pos)) {
-      const z = Math.max(from, pos);
-      await dst.device.writeZeroes(dstOff + (z - srcOff), to - z, {
-        mayUnmap: dst.unmapReadsZero,
-        fua: dst.forceFua,
-      });
-    }
+/** One piece of a chunk to put at `offset` (relative to the chunk): data, or `zeroes` bytes. */
+type Piece = { offset: number; data: Buffer } | { offset: number; zeroes: number };
+
+/** Reads [off, off + len) of `lu` as data pieces and zero runs. */
+async function readChunk(lu: LogicalUnit, off: number, len: number, zeroAware: boolean): Promise<Piece[]> {
+  const zeroes = zeroAware ? await zeroRuns(lu, off, len) : [];
+  const pieces: Piece[] = [];
+  let pos = off;
+  for (const [from, to] of [...zeroes, [off + len, off + len] as [number, number]]) {
+    if (from > pos) pieces.push({ offset: pos - off, data: await readRange(lu, pos, from - pos) });
+    const z = Math.max(from, pos);
+    if (to > z) pieces.push({ offset: z - off, zeroes: to - z });
     pos = Math.max(pos, to);
   }
+  return pieces;
+}
+
+async function writeChunk(lu: LogicalUnit, off: number, pieces: Piece[]): Promise<void> {
+  for (const p of pieces) {
+    if ('data' in p) await writeRange(lu, off + p.offset, p.data, false);
+    else
+      await lu.device.writeZeroes(off + p.offset, p.zeroes, {
+        mayUnmap: lu.unmapReadsZero,
+        fua: lu.forceFua,
+      });
+  }
+}
+
+/**
+ * Copies [srcOff, +len) to [dstOff, +len). The source is read under its range lock held shared,
+ * then the destination written under its range lock held exclusively; no lock is held while
+ * waiting for another, so copies cannot deadlock whatever their directions. Overlapping ranges
+ * on one LU are read and written under one exclusive lock over both.
+ */
+async function copyChunk(s: PlannedSegment, srcOff: number, dstOff: number, len: number): Promise<void> {
+  const { src, dst } = s;
+  if (src === dst && Math.abs(srcOff - dstOff) < len) {
+    const start = Math.min(srcOff, dstOff);
+    await src.atomic.run(start, Math.max(srcOff, dstOff) + len, true, async () =>
+      writeChunk(dst, dstOff, await readChunk(src, srcOff, len, false)),
+    );
+    return;
+  }
+  const pieces = await src.atomic.run(srcOff, srcOff + len, false, () => readChunk(src, srcOff, len, true));
+  await dst.atomic.run(dstOff, dstOff + len, true, () => writeChunk(dst, dstOff, pieces));
 }
 
 /** Moves one planned segment; `progress` is told each chunk's byte count once it is written. */
@@ -170,15 +172,12 @@ export async function copySegment(
     const k = backwards ? chunks - 1 - i : i;
     const rel = k * COPY_CHUNK_BYTES;
     const len = Math.min(COPY_CHUNK_BYTES, s.bytes - rel);
-    const release = await lockChunk(s, s.srcOffset + rel, s.dstOffset + rel, len);
     try {
       await copyChunk(s, s.srcOffset + rel, s.dstOffset + rel, len);
     } catch (err) {
       // A failure of a copy target during the copy is COPY ABORTED with that target's ASC.
       const e = senseFromBlockError(err, 'write');
       throw new ScsiError(SenseKey.COPY_ABORTED, e.asc, { message: e.message });
-    } finally {
-      release();
     }
     progress(len);
   }

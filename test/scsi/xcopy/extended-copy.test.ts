@@ -369,3 +369,26 @@ test("persistent reservations of a copy target apply to the copy manager's comma
   good(await exec(f, xcopyCdb(toLu2.length), { dataOut: toLu2, nexus: f.b }));
   assert.ok((await read(f, 0, 8 * BS, 1)).equals(Buffer.alloc(8 * BS, 0x77)));
 });
+
+test('concurrent copies in opposite directions between two LUs and within one LU all finish', async (t) => {
+  const f = await fresh({}, new MemoryDevice(64 * MIB));
+  const lu2 = await withSecondLu(t, f, {}, new MemoryDevice(64 * MIB));
+  await write(f, 0, randomBytes(32 * MIB));
+  await write(f, 0, randomBytes(32 * MIB), 1);
+  const seg = 40000; // ~20 MB, three 8 MiB chunks each
+  const lists = [
+    paramList([cscd(f.lu), cscd(lu2)], [segment(0, 1, seg, 0, 1000)], { usage: ListIdUsage.NONE, listId: 0 }),
+    paramList([cscd(lu2), cscd(f.lu)], [segment(0, 1, seg, 0, 1000)], { usage: ListIdUsage.NONE, listId: 0 }),
+    paramList([cscd(f.lu)], [segment(0, 0, seg, 0, 30000)], { usage: ListIdUsage.NONE, listId: 0 }),
+    paramList([cscd(lu2)], [segment(0, 0, seg, 30000, 0)], { usage: ListIdUsage.NONE, listId: 0 }),
+  ];
+  const all = Promise.all(
+    [0, 1, 2, 3, 0, 1, 2, 3].map((i, k) =>
+      exec(f, xcopyCdb(lists[i]!.length), { dataOut: lists[i]!, lun: k % 2 }),
+    ),
+  );
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error('deadlock')), 20_000).unref(),
+  );
+  for (const r of await Promise.race([all, timeout])) good(r);
+});

@@ -85,6 +85,9 @@ const SKIP_SHIM_C = `#define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 typedef int (*assert_fn)(int, unsigned int, const char *, const char *, const char *, int);
+/* Line-buffered stdout: each line reaches the pipe when printed, so its arrival time is the
+   time it was printed (per-test durations). */
+__attribute__((constructor)) static void line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 int CU_assertImplementation(int value, unsigned int line, const char *condition, const char *file,
                             const char *function, int fatal) {
   static assert_fn real;
@@ -114,23 +117,26 @@ export function buildSkipShim(dir) {
  * Returns a Map from full name to { outcome: 'passed' | 'skipped' | 'failed', message, reasons?,
  * asserts? }.
  */
-export function parseVerbose(text) {
+export function parseVerbose(text, timeAt = () => undefined) {
   const results = new Map();
   let suite = '';
   let current; // the test whose verdict is pending
   let failedLast; // a failed test still collecting its numbered assertion lines
+  let offset = 0; // of the current line in `text`
   const verdict = (t, word) => {
     const fail = t.log.find((l) => l.startsWith('[FAILED]'));
+    const end = timeAt(offset);
+    const ms = end !== undefined && t.start !== undefined ? end - t.start : undefined;
     if (word === 'passed') {
       const printed = t.log.filter((l) => l.startsWith('[SKIPPED]')).map(stripTag);
       const reasons = [...new Set(printed.length ? printed : t.marks.map(passMessage))];
-      results.set(
-        t.name,
-        reasons.length ? { outcome: 'skipped', message: reasons.join('; '), reasons } : { outcome: 'passed' },
-      );
+      const r = reasons.length
+        ? { outcome: 'skipped', message: reasons.join('; '), reasons }
+        : { outcome: 'passed' };
+      results.set(t.name, { ...r, ms });
       return undefined;
     }
-    const r = { outcome: 'failed', message: fail ? stripTag(fail) : '', asserts: [] };
+    const r = { outcome: 'failed', message: fail ? stripTag(fail) : '', asserts: [], ms };
     results.set(t.name, r);
     return r;
   };
@@ -140,6 +146,8 @@ export function parseVerbose(text) {
   };
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '');
+    const lineStart = offset;
+    offset += raw.length + 1;
     let m;
     if (/^Run Summary:/.test(line)) break;
     if ((m = /^Suite: (\S+)/.exec(line))) {
@@ -148,7 +156,7 @@ export function parseVerbose(text) {
       continue;
     }
     if ((m = /^ {2}Test: (\S+) \.\.\.(.*)$/.exec(line))) {
-      current = { name: `ALL.${suite}.${m[1]}`, log: [], marks: [] };
+      current = { name: `ALL.${suite}.${m[1]}`, log: [], marks: [], start: timeAt(lineStart) };
       failedLast = undefined;
       const v = /^(passed|FAILED)\b/.exec(m[2]);
       if (v) {
@@ -195,7 +203,11 @@ async function runSuite({ urls, tests, logFile, timeoutMs, shim }) {
     env: shim ? { ...process.env, LD_PRELOAD: shim } : process.env,
   });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
+  const arrivals = []; // [offset of a chunk's end in `out`, ms since start]
+  child.stdout.on('data', (d) => {
+    out += d;
+    arrivals.push([out.length, Date.now() - started]);
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -207,7 +219,19 @@ async function runSuite({ urls, tests, logFile, timeoutMs, shim }) {
   const note = timedOut
     ? `iscsi-test-cu timed out after ${timeoutMs / 1000} s`
     : `iscsi-test-cu exited ${status}`;
-  return { results: parseVerbose(out), ms: Date.now() - started, note };
+  // The time a byte arrived: that of the first chunk that ends after it.
+  const timeAt = (offset) => {
+    let lo = 0;
+    let hi = arrivals.length - 1;
+    if (hi < 0 || offset >= arrivals[hi][0]) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (arrivals[mid][0] > offset) hi = mid;
+      else lo = mid + 1;
+    }
+    return arrivals[lo][1];
+  };
+  return { results: parseVerbose(out, timeAt), ms: Date.now() - started, note };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,6 +483,15 @@ async function main() {
           `(${c['not-run']} not run) in ${record.seconds.toFixed(1)} s`,
       );
       records.push(record);
+      const slowest = [...tests]
+        .filter((t) => t.ms !== undefined)
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 5);
+      if (slowest.length) {
+        console.log(
+          `  slowest: ${slowest.map((t) => `${t.name.slice(4)} ${(t.ms / 1000).toFixed(1)} s`).join(', ')}`,
+        );
+      }
     }
   } finally {
     if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true });

@@ -142,43 +142,71 @@ async function writeChunk(lu: LogicalUnit, off: number, pieces: Piece[]): Promis
   }
 }
 
-/**
- * Copies [srcOff, +len) to [dstOff, +len). The source is read under its range lock held shared,
- * then the destination written under its range lock held exclusively; no lock is held while
- * waiting for another, so copies cannot deadlock whatever their directions. Overlapping ranges
- * on one LU are read and written under one exclusive lock over both.
- */
-async function copyChunk(s: PlannedSegment, srcOff: number, dstOff: number, len: number): Promise<void> {
-  const { src, dst } = s;
-  if (src === dst && Math.abs(srcOff - dstOff) < len) {
-    const start = Math.min(srcOff, dstOff);
-    await src.atomic.run(start, Math.max(srcOff, dstOff) + len, true, async () =>
-      writeChunk(dst, dstOff, await readChunk(src, srcOff, len, false)),
-    );
-    return;
-  }
-  const pieces = await src.atomic.run(srcOff, srcOff + len, false, () => readChunk(src, srcOff, len, true));
-  await dst.atomic.run(dstOff, dstOff + len, true, () => writeChunk(dst, dstOff, pieces));
+/** Reads one chunk of the source under its range lock held shared. */
+function readLocked(src: LogicalUnit, off: number, len: number): Promise<Piece[]> {
+  return src.atomic.run(off, off + len, false, () => readChunk(src, off, len, true));
 }
 
-/** Moves one planned segment; `progress` is told each chunk's byte count once it is written. */
+/** Writes one chunk of the destination under its range lock held exclusively. */
+function writeLocked(dst: LogicalUnit, off: number, pieces: Piece[]): Promise<void> {
+  const len = pieces.reduce((n, p) => Math.max(n, p.offset + ('data' in p ? p.data.length : p.zeroes)), 0);
+  return dst.atomic.run(off, off + len, true, () => writeChunk(dst, off, pieces));
+}
+
+/** Overlapping ranges on one LU: read and write under one exclusive lock over both. */
+function copyOverlapping(lu: LogicalUnit, srcOff: number, dstOff: number, len: number): Promise<void> {
+  const start = Math.min(srcOff, dstOff);
+  return lu.atomic.run(start, Math.max(srcOff, dstOff) + len, true, async () =>
+    writeChunk(lu, dstOff, await readChunk(lu, srcOff, len, false)),
+  );
+}
+
+/**
+ * Moves one planned segment; `progress` is told each chunk's byte count once it is written.
+ *
+ * Each chunk is read under the source's range lock held shared, then written under the
+ * destination's held exclusively, and the next chunk is read while the current one is written
+ * (at most two chunks in memory). No lock is held while waiting for another, so copies cannot
+ * deadlock whatever their directions. When source and destination overlap on one LU closer than
+ * a chunk, each chunk is read and written under one exclusive lock over both, without read-ahead;
+ * farther apart, chunks go in the direction (backwards when the destination is after the source)
+ * that never reads what an earlier chunk wrote, and read-ahead is safe.
+ */
 export async function copySegment(
   s: PlannedSegment,
   progress: (bytes: number) => void = () => {},
 ): Promise<void> {
-  const backwards = s.src === s.dst && s.dstOffset > s.srcOffset && s.dstOffset < s.srcOffset + s.bytes;
+  const sameLu = s.src === s.dst;
+  const backwards = sameLu && s.dstOffset > s.srcOffset && s.dstOffset < s.srcOffset + s.bytes;
+  const close = sameLu && Math.abs(s.dstOffset - s.srcOffset) < COPY_CHUNK_BYTES;
   const chunks = Math.ceil(s.bytes / COPY_CHUNK_BYTES);
-  for (let i = 0; i < chunks; i++) {
+  const chunk = (i: number): { rel: number; len: number } => {
     const k = backwards ? chunks - 1 - i : i;
     const rel = k * COPY_CHUNK_BYTES;
-    const len = Math.min(COPY_CHUNK_BYTES, s.bytes - rel);
-    try {
-      await copyChunk(s, s.srcOffset + rel, s.dstOffset + rel, len);
-    } catch (err) {
-      // A failure of a copy target during the copy is COPY ABORTED with that target's ASC.
-      const e = senseFromBlockError(err, 'write');
-      throw new ScsiError(SenseKey.COPY_ABORTED, e.asc, { message: e.message });
+    return { rel, len: Math.min(COPY_CHUNK_BYTES, s.bytes - rel) };
+  };
+  const read = (i: number): Promise<Piece[]> => {
+    const { rel, len } = chunk(i);
+    return readLocked(s.src, s.srcOffset + rel, len);
+  };
+  try {
+    let next = close || chunks === 0 ? undefined : read(0);
+    for (let i = 0; i < chunks; i++) {
+      const { rel, len } = chunk(i);
+      if (close) {
+        await copyOverlapping(s.src, s.srcOffset + rel, s.dstOffset + rel, len);
+      } else {
+        const pieces = await next!;
+        next = i + 1 < chunks ? read(i + 1) : undefined;
+        // A read-ahead that fails is reported when its turn comes; do not leave it unhandled.
+        next?.catch(() => {});
+        await writeLocked(s.dst, s.dstOffset + rel, pieces);
+      }
+      progress(len);
     }
-    progress(len);
+  } catch (err) {
+    // A failure of a copy target during the copy is COPY ABORTED with that target's ASC.
+    const e = senseFromBlockError(err, 'write');
+    throw new ScsiError(SenseKey.COPY_ABORTED, e.asc, { message: e.message });
   }
 }

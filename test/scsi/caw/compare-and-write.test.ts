@@ -205,3 +205,22 @@ test('a WRITE from another nexus cannot land between the compare and the write',
     'device order: CAW read, CAW write, then the other WRITE',
   );
 });
+
+test('4096-byte logical blocks: lengths, miscompare offset and the 2 x 255-block Data-Out bound', async () => {
+  const f = await ready({ blockSize: 4096 });
+  const big = (n: number, v: number): Buffer => Buffer.alloc(n * 4096, v);
+  good(await exec(f, rw16(0x8a, 7, 3), { dataOut: big(3, 1) }));
+  const verify = big(3, 1);
+  verify[4096 + 5] = 9;
+  const r = await exec(f, caw(7, 3), { dataOut: Buffer.concat([verify, big(3, 2)]) });
+  checkCondition(r, SenseKey.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY);
+  assert.equal(decodeSense(r.sense!).information, 4101n);
+  good(await exec(f, caw(7, 3), { dataOut: Buffer.concat([big(3, 1), big(3, 2)]) }));
+  assert.ok((await exec(f, rw16(0x88, 7, 3))).dataIn!.equals(big(3, 2)));
+  good(await exec(f, caw(0, 0), { dataOut: big(2 * MAX_COMPARE_AND_WRITE_BLOCKS, 0) }));
+  checkCondition(
+    await exec(f, caw(0, 0), { dataOut: big(2 * MAX_COMPARE_AND_WRITE_BLOCKS + 1, 0) }),
+    SenseKey.ILLEGAL_REQUEST,
+    ASC.INVALID_FIELD_IN_CDB,
+  );
+});

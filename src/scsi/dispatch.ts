@@ -8,8 +8,8 @@
  *    service action of a known opcode is INVALID FIELD IN CDB (SPC-4 §4.3.4.1).
  * 3. Every CDB bit outside the entry's usage data is INVALID FIELD IN CDB with its field pointer
  *    (reserved bits, protection fields without protection information, NACA).
- * 4. A SANITIZE in progress or its failure mode (commands/sanitize.ts), then the reservation hook
- *    (RESERVATION CONFLICT; issue 6).
+ * 4. A SANITIZE in progress or its failure mode (commands/sanitize.ts), an ejected medium
+ *    (commands/medium.ts), then the reservation hook (RESERVATION CONFLICT; issue 6).
  * 5. The handler. A ScsiError or BlockError becomes CHECK CONDITION with sense data in the
  *    format the control mode page's D_SENSE bit asks for; Data-In is clipped to the CDB's
  *    allocation length.
@@ -18,6 +18,7 @@
  */
 import { checkConditionFor } from './check-condition.js';
 import type { CommandContext, TargetView } from './commands/command.js';
+import { mediumRefusal } from './commands/medium.js';
 import { sanitizeRefusal } from './commands/sanitize.js';
 import { commandsFor, lookupCommand, type Lookup } from './commands/table.js';
 import { invalidCdbField, invalidOpcode, ScsiError } from './errors.js';
@@ -65,7 +66,7 @@ export async function runCommand(
       const bad = cdb[i]! & ~(entry.usage[i]! | (i === 1 ? saBits : 0)) & 0xff;
       if (bad) throw invalidCdbField(i, 31 - Math.clz32(bad));
     }
-    const refusal = sanitizeRefusal(lu, entry.name);
+    const refusal = sanitizeRefusal(lu, entry.name) ?? mediumRefusal(lu, entry.name);
     if (refusal) throw refusal;
     if (lu.reservations.conflicts(cmd.nexus, entry.name, cdb)) {
       return { status: ScsiStatus.RESERVATION_CONFLICT, transferLength };

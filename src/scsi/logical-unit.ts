@@ -45,6 +45,11 @@ export interface LogicalUnitOptions {
   cacheMode?: CacheMode;
   /** Logical block length: 512 (default) or 4096. */
   blockSize?: 512 | 4096;
+  /**
+   * Removable medium (RMB = 1): START STOP UNIT with LOEJ ejects and loads it, PREVENT ALLOW
+   * MEDIUM REMOVAL holds it in. For media-like exports; volumes of VMs are not removable (default).
+   */
+  removable?: boolean;
 }
 
 /** Per-I_T-nexus state in one logical unit. */
@@ -99,6 +104,9 @@ export class LogicalUnit {
   readonly ssd: boolean;
   readonly discard: DiscardPolicy;
   readonly cacheMode: CacheMode;
+  readonly removable: boolean;
+  /** The medium is loaded (only a removable LU can be without it). */
+  mediumLoaded = true;
   readonly mode: ModeParameters;
   readonly taskSet = new TaskSet();
   /** Serialisation point for atomic operations, keyed by byte range on the device. */
@@ -129,6 +137,7 @@ export class LogicalUnit {
     this.ssd = opts.ssd ?? false;
     this.discard = opts.discard ?? 'ignore';
     this.cacheMode = opts.cacheMode ?? 'writeback';
+    this.removable = opts.removable ?? false;
     this.forcedReadOnly = opts.readOnly ?? false;
     const flags = cacheFlags(this.cacheMode);
     this.mode = new ModeParameters({
@@ -206,10 +215,14 @@ export class LogicalUnit {
     return [...this.nexuses.values()];
   }
 
-  /** Establishes a unit attention for every known nexus except `except` (a nexus key). */
+  /**
+   * Establishes a unit attention for every connected nexus except `except` (a nexus key). A lost
+   * nexus gets nothing more: when its initiator port returns, it learns of the loss itself
+   * (I_T NEXUS LOSS OCCURRED), which tells it that anything may have happened meanwhile.
+   */
   establishUnitAttention(asc: number, except?: string, filter?: (s: NexusState) => boolean): void {
     for (const s of this.nexuses.values()) {
-      if (s.nexus.key === except) continue;
+      if (!s.connected || s.nexus.key === except) continue;
       if (filter && !filter(s)) continue;
       s.ua.add(asc);
     }
@@ -236,7 +249,7 @@ export class LogicalUnit {
     this.reservations.reset();
     for (const s of this.nexuses.values()) {
       s.preventRemoval = false;
-      s.ua.add(asc);
+      if (s.connected) s.ua.add(asc);
     }
   }
 

@@ -327,3 +327,27 @@ test('after nexus loss, the same initiator port may reuse a tag whose aborted ta
   assert.equal((await old).status, ScsiStatus.TASK_ABORTED);
   checkCondition(await again, SenseKey.UNIT_ATTENTION, ASC.I_T_NEXUS_LOSS_OCCURRED);
 });
+
+test('a lost nexus collects no unit attentions while away; it returns to I_T NEXUS LOSS OCCURRED alone', async () => {
+  const f = await ready();
+  f.target.nexusLost(f.a);
+  await f.target.taskManagement({ nexus: f.b, lun: 0, fn: 'logical-unit-reset' });
+  f.lu.notifyCapacityChanged();
+  checkCondition(
+    await run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.a }),
+    SenseKey.UNIT_ATTENTION,
+    ASC.I_T_NEXUS_LOSS_OCCURRED,
+  );
+  good(await run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.a }));
+  checkCondition(
+    await run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.b }),
+    SenseKey.UNIT_ATTENTION,
+    ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED,
+  );
+  checkCondition(
+    await run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.b }),
+    SenseKey.UNIT_ATTENTION,
+    ASC.CAPACITY_DATA_HAS_CHANGED,
+  );
+  good(await run(f.target, [0, 0, 0, 0, 0, 0], { nexus: f.b }));
+});

@@ -43,7 +43,7 @@ export function standardInquiryData(lu: LogicalUnit): StandardInquiry {
   return {
     peripheralQualifier: 0,
     deviceType: DISK,
-    removable: false,
+    removable: lu.removable,
     version: 0x06,
     normAca: false,
     hiSup: true,

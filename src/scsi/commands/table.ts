@@ -86,6 +86,8 @@ function ranged(
 /** DPO | FUA | FUA_NV, plus RARC for reads (SBC-3 Tables 33, 97). */
 const READ_FLAGS = 0x1e;
 const WRITE_FLAGS = 0x1a;
+/** IMMED, and SYNC_NV (SBC-2; obsolete in SBC-3, still sent by some initiators, ignored). */
+const SYNC_FLAGS = 0x06;
 /** DPO | BYTCHK (2 bits). */
 const VERIFY_FLAGS = 0x16;
 
@@ -191,7 +193,7 @@ export const COMMANDS: readonly CommandEntry[] = (
       handler: readDefectData,
     },
     ranged('PRE-FETCH (10)', 0x34, 10, 0x02, preFetch, IO),
-    ranged('SYNCHRONIZE CACHE (10)', 0x35, 10, 0x02, synchronizeCache),
+    ranged('SYNCHRONIZE CACHE (10)', 0x35, 10, SYNC_FLAGS, synchronizeCache),
     rw('WRITE SAME (10)', 0x41, 10, 0x18, 'out', writeSame, writeSameLength),
     {
       name: 'UNMAP',
@@ -230,7 +232,7 @@ export const COMMANDS: readonly CommandEntry[] = (
     rw('WRITE AND VERIFY (16)', 0x8e, 16, VERIFY_FLAGS, 'out', writeAndVerify, writeVerifyLength),
     rw('VERIFY (16)', 0x8f, 16, VERIFY_FLAGS, 'out', verify, verifyLength),
     ranged('PRE-FETCH (16)', 0x90, 16, 0x02, preFetch, IO),
-    ranged('SYNCHRONIZE CACHE (16)', 0x91, 16, 0x02, synchronizeCache),
+    ranged('SYNCHRONIZE CACHE (16)', 0x91, 16, SYNC_FLAGS, synchronizeCache),
     rw('WRITE SAME (16)', 0x93, 16, 0x19, 'out', writeSame, writeSameLength),
     {
       name: 'READ CAPACITY (16)',

@@ -8,10 +8,13 @@
  * (autosense), so nothing else is ever pending. DESC = 1 asks for
  * descriptor format.
  *
- * The medium is not removable (RMB = 0) and is never stopped: START STOP UNIT with LOEJ = 0 is
- * accepted and changes nothing (as LIO does); LOEJ = 1 asks to load or eject a medium that cannot
- * be removed and is INVALID FIELD IN CDB (libiscsi's StartStopUnit.Simple expects a non-removable
- * LU to refuse the eject). PREVENT ALLOW MEDIUM REMOVAL is still recorded per nexus.
+ * The medium is never stopped: START STOP UNIT with LOEJ = 0 is accepted and changes nothing (as
+ * LIO does). LOEJ = 1 ejects (START = 0) or loads (START = 1) the medium of a removable LU, unless
+ * some nexus prevents removal (MEDIUM REMOVAL PREVENTED); without a medium, medium access fails
+ * with NOT READY / MEDIUM NOT PRESENT (medium.ts). On a non-removable LU (the default) LOEJ = 1 is
+ * INVALID FIELD IN CDB (libiscsi's StartStopUnit.Simple expects a non-removable LU to refuse the
+ * eject). PREVENT ALLOW MEDIUM REMOVAL is recorded per nexus either way; nexus loss and resets
+ * clear it.
  */
 import { decodePreventAllowCdb, decodeRequestSenseCdb, decodeStartStopUnitCdb } from '../cdb/unit-cdb.js';
 import { encodeSense } from '../sense.js';
@@ -49,14 +52,18 @@ export async function requestSense(ctx: CommandContext): Promise<CommandResult> 
 
 export async function startStopUnit(ctx: CommandContext): Promise<CommandResult> {
   const { powerCondition, loej, start } = decodeStartStopUnitCdb(ctx.cdb);
-  // SBC-3 Table 89: 0h START_VALID, 1h ACTIVE, 2h IDLE, 3h STANDBY, 7h LU_CONTROL, Ah FORCE_IDLE_0,
-  // Bh FORCE_STANDBY_0; others reserved.
-  if (![0x0, 0x1, 0x2, 0x3, 0x7, 0xa, 0xb].includes(powerCondition)) throw invalidCdbField(4, 7);
+  const lu = ctx.lu;
+  // Power conditions (SBC-3 Table 89) are not modelled: every POWER CONDITION is accepted and
+  // changes nothing (libiscsi's StartStopUnit.PwrCnd expects GOOD for 1h..Fh).
   // SBC-3 §5.25: LOEJ is ignored unless POWER CONDITION is 0h.
-  if (powerCondition === 0 && loej) {
-    if (!start && ctx.lu.removalPrevented) throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
-    throw invalidCdbField(4, 1);
-  }
+  if (powerCondition !== 0 || !loej) return {};
+  if (!lu.removable) throw invalidCdbField(4, 1);
+  // SBC-3 §5.25 / §5.14: while any I_T nexus prevents removal, the medium stays where it is.
+  if (lu.removalPrevented) throw illegalRequest(ASC.MEDIUM_REMOVAL_PREVENTED);
+  // The same medium comes back, so no NOT READY TO READY CHANGE unit attention is raised on load
+  // (libiscsi's test sessions, which log in again with the same ISID between tests, fail their
+  // login on any unit attention but a reset or nexus loss).
+  lu.mediumLoaded = start;
   return {};
 }
 

@@ -41,7 +41,8 @@ test('SYNCHRONIZE CACHE and PRE-FETCH check the range; PRE-FETCH answers CONDITI
   assert.equal((await run(f.target, cdb10(0x34, 0, 10))).status, ScsiStatus.CONDITION_MET);
   assert.equal((await run(f.target, cdb16(0x90, 100, 0, 0x02))).status, ScsiStatus.CONDITION_MET);
   checkCondition(await run(f.target, cdb16(0x90, 32768, 1)), SenseKey.ILLEGAL_REQUEST, ASC.LBA_OUT_OF_RANGE);
-  invalidField(await run(f.target, cdb10(0x35, 0, 0, 0x04)), 1, 2);
+  good(await run(f.target, cdb10(0x35, 0, 0, 0x06))); // IMMED and the obsolete SYNC_NV
+  invalidField(await run(f.target, cdb10(0x35, 0, 0, 0x08)), 1, 3);
 });
 
 test('READ DEFECT DATA (10) and (12): empty lists in the requested format', async () => {

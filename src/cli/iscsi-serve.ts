@@ -42,6 +42,7 @@ import { UsageError } from '../util/index.js';
 import { collect } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
+import { closeImages, untilSignal } from './serve-lifecycle.js';
 
 /**
  * Where persistent reservation state lives: $VDISK_STATE_DIR/reservations, else
@@ -153,11 +154,13 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     nbd = undefined;
     await server.close();
     server = undefined;
-    return await closeAll([...images.values()].map((e) => e.image));
+    // Commands the core still runs (a background SANITIZE, say) end before the flush.
+    for (const e of images.values()) await e.lu.drain();
+    return await closeImages([...images.values()].map((e) => e.image));
   } catch (err) {
     await nbd?.close();
     await server?.close(0);
-    await closeAll([...images.values()].map((e) => e.image));
+    await closeImages([...images.values()].map((e) => e.image));
     throw err;
   }
 }
@@ -187,39 +190,6 @@ function nbdServer(entries: { image: Image; opts: LunPlan }[]): NbdServer {
 
 function nbdUrls(entries: { image: Image }[], bound: string): string[] {
   return entries.map((e) => `nbd://${bound}/${encodeURIComponent(path.basename(e.image.filename))}`);
-}
-
-/** Flushes and closes every image; a failure is reported and gives exit code 1. */
-async function closeAll(images: Image[]): Promise<number> {
-  let code = 0;
-  for (const img of images) {
-    try {
-      await img.close();
-    } catch (err) {
-      printError(`closing ${img.filename}: ${errorMessage(err)}`);
-      code = 1;
-    }
-  }
-  return code;
-}
-
-/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const first = (): void => {
-      process.off('SIGINT', first);
-      process.off('SIGTERM', first);
-      const again = (): void => {
-        printError('second signal: exiting without draining');
-        process.exit(1);
-      };
-      process.once('SIGINT', again);
-      process.once('SIGTERM', again);
-      resolve();
-    };
-    process.on('SIGINT', first);
-    process.on('SIGTERM', first);
-  });
 }
 
 const CONFIG_HELP = `

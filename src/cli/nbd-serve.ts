@@ -37,6 +37,7 @@ import {
 import { UsageError } from '../util/index.js';
 import { collect, parseAio, parseCache, parseOptionalFormat } from './args.js';
 import { errorMessage, print, printError } from './output.js';
+import { closeImages, untilSignal } from './serve-lifecycle.js';
 
 export interface NbdServeOptions {
   format?: ImageFormat;
@@ -185,45 +186,12 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
     await untilSignal();
     await server.close();
     server = undefined;
-    return await closeAll(opened);
+    return await closeImages(opened);
   } catch (err) {
     await server?.close();
-    await closeAll(opened);
+    await closeImages(opened);
     throw err;
   }
-}
-
-/** Flushes and closes every image; a failure is reported and gives exit code 1. */
-async function closeAll(images: Image[]): Promise<number> {
-  let code = 0;
-  for (const img of images.splice(0)) {
-    try {
-      await img.close();
-    } catch (err) {
-      printError(`closing ${img.filename}: ${errorMessage(err)}`);
-      code = 1;
-    }
-  }
-  return code;
-}
-
-/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const first = (): void => {
-      process.off('SIGINT', first);
-      process.off('SIGTERM', first);
-      const again = (): void => {
-        printError('second signal: exiting without draining');
-        process.exit(1);
-      };
-      process.once('SIGINT', again);
-      process.once('SIGTERM', again);
-      resolve();
-    };
-    process.on('SIGINT', first);
-    process.on('SIGTERM', first);
-  });
 }
 
 type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;

@@ -15,18 +15,17 @@
  *   libiscsi expects; the copy target itself would have answered LBA OUT OF RANGE);
  * - a write-protected destination: COPY ABORTED / WRITE PROTECTED.
  *
- * Moving data: chunks of COPY_CHUNK_BYTES. Each chunk is read under the source LU's `atomic` range
- * lock held shared (no write or COMPARE AND WRITE lands in the middle of the read), then written
- * under the destination's held exclusively; one lock is never held while waiting for another, so
- * concurrent copies in any directions cannot deadlock (FIFO range locks and ordered acquisition
- * are not enough: a queued exclusive request blocks later compatible ones). Overlapping ranges on
- * one LU take one exclusive lock over both. Source
- * extents known to read as zeroes are written with writeZeroes (deallocating where the
- * destination reads unmapped blocks as zeroes), so a copy of a thin volume stays thin.
- * Overlapping ranges on one LU copy like memmove: backwards when the destination is after the
- * source, so the destination receives the source's original contents.
+ * Moving data (copySegment): chunks of COPY_CHUNK_BYTES, each read under the source LU's
+ * `atomic` range lock held shared (no write or COMPARE AND WRITE lands in the middle of the read)
+ * and then written under the destination's held exclusively, the next chunk being read while the
+ * current one is written. One lock is never held while waiting for another, so concurrent copies
+ * in any directions cannot deadlock (ordered acquisition over FIFO range locks is not enough: a
+ * queued exclusive request blocks later compatible ones). Source extents known to read as zeroes
+ * are written with writeZeroes (deallocating where the destination reads unmapped blocks as
+ * zeroes), so a copy of a thin volume stays thin. Overlapping ranges on one LU copy like memmove.
  *
- * The command is not atomic as a whole (SPC-4 does not ask that of EXTENDED COPY); each chunk is.
+ * The command is not atomic as a whole (SPC-4 does not ask that of EXTENDED COPY): each chunk's
+ * read sees one state of the source, and each chunk's write is atomic against other writers.
  */
 import type { ItNexus } from '../task.js';
 import type { LogicalUnit } from '../logical-unit.js';

@@ -222,7 +222,7 @@ export class ScsiTarget implements ScsiTaskRouter {
         await abortAll(tasks, nexus);
         // SAM-5 §7.4 with TAS = 0: the other nexuses learn of it through a unit attention.
         for (const s of lu.knownNexuses()) {
-          if (others.has(s.nexus.key)) s.ua.add(ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+          if (s.connected && others.has(s.nexus.key)) s.ua.add(ASC.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
         }
         return 'function-complete';
       }

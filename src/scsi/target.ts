@@ -28,6 +28,7 @@ import { reportLunsData } from './commands/report.js';
 import { lookupCommand } from './commands/table.js';
 import { MAX_LUN } from './data/report-luns.js';
 import { runCommand, transferLengthOf } from './dispatch.js';
+import { copyTargets } from './xcopy/index.js';
 import { illegalRequest, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { commandChannel, type ScsiCommandEvent } from './diagnostics.js';
@@ -77,6 +78,7 @@ export class ScsiTarget implements ScsiTaskRouter {
     if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw new RangeError(`invalid LUN ${lun}`);
     if (this.map.has(lun)) throw new RangeError(`LUN ${lun} is already mapped`);
     this.map.set(lun, lu);
+    copyTargets.add(lu);
     this.lunsChanged(lu);
   }
 
@@ -85,6 +87,7 @@ export class ScsiTarget implements ScsiTaskRouter {
     const lu = this.map.get(lun);
     if (!lu) return undefined;
     this.map.delete(lun);
+    copyTargets.delete(lu);
     this.lunsChanged(undefined);
     return lu;
   }

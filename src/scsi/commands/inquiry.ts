@@ -29,6 +29,8 @@ import { encodeLogicalBlockProvisioning, ProvisioningType } from '../vpd/logical
 import { VpdPageCode } from '../vpd/page.js';
 import { encodeSupportedVpdPages } from '../vpd/supported-pages.js';
 import { encodeUnitSerial } from '../vpd/unit-serial.js';
+import { MAX_COMPARE_AND_WRITE_BLOCKS } from '../caw/index.js';
+import { thirdPartyCopyPage } from '../xcopy/index.js';
 import type { CommandContext, CommandResult } from './command.js';
 import { limits } from './limits.js';
 
@@ -49,7 +51,8 @@ export function standardInquiryData(lu: LogicalUnit): StandardInquiry {
     hiSup: true,
     // Implicit ALUA: REPORT TARGET PORT GROUPS says every port is active/optimized.
     tpgs: 1,
-    threePc: false,
+    // SPC-4 §6.4.2: 3PC = 1, the device server has a copy manager (xcopy/: EXTENDED COPY LID1).
+    threePc: true,
     protect: false,
     multiP: false,
     cmdQue: true,
@@ -134,10 +137,12 @@ function vpdPage(lu: LogicalUnit, nexus: ItNexus, page: number): Buffer | undefi
         luiclr: true,
         maxSenseLength: 0,
       });
+    case VpdPageCode.THIRD_PARTY_COPY:
+      return thirdPartyCopyPage(lu, DISK);
     case VpdPageCode.BLOCK_LIMITS:
       return encodeBlockLimits(DISK, {
         wsnz: false,
-        maxCompareAndWriteLength: 0,
+        maxCompareAndWriteLength: MAX_COMPARE_AND_WRITE_BLOCKS,
         optimalTransferLengthGranularity: l.optimalGranularity,
         maxTransferLength: l.maxTransferBlocks,
         optimalTransferLength: l.maxTransferBlocks,

@@ -4,8 +4,8 @@
  * unknown ones"). The dispatcher looks entries up by opcode (and service action), REPORT
  * SUPPORTED OPERATION CODES lists them, and names come from here.
  *
- * Not in the table, so answered INVALID COMMAND OPERATION CODE by the dispatcher until issue 6:
- * COMPARE AND WRITE (89h), EXTENDED COPY (83h), RECEIVE COPY RESULTS (84h). The reservation
+ * Issue 6 commands come from their own folders: COMPARE AND WRITE (89h, caw/CAW_COMMANDS),
+ * EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (83h/84h, xcopy/XCOPY_COMMANDS). The reservation
  * commands (PERSISTENT RESERVE IN/OUT 5Eh/5Fh, RESERVE/RELEASE (6) and (10) 16h/17h/56h/57h) are
  * in the table but offered only by an LU with a reservation engine attached.
  *
@@ -15,6 +15,7 @@
  */
 import { decodeBlockCdb } from '../cdb/block-cdb.js';
 import { MODE_SELECT10, MODE_SELECT6, MODE_SENSE10, MODE_SENSE6 } from '../cdb/mode-cdb.js';
+import { CAW_COMMANDS } from '../caw/index.js';
 import type { LogicalUnit } from '../logical-unit.js';
 import { getLbaStatus, readCapacity10, readCapacity16 } from './capacity.js';
 import { preFetch, synchronizeCache } from './cache.js';
@@ -26,6 +27,7 @@ import { modeSelect, modeSense } from './mode.js';
 import { orWrite, read, transferBlocks, verify, write, writeAndVerify } from './read-write.js';
 import { reportLuns, reportSupportedOpcodes, reportSupportedTmf, reportTargetPortGroups } from './report.js';
 import { unmap, writeSame } from './provisioning.js';
+import { XCOPY_COMMANDS } from '../xcopy/index.js';
 import { SANITIZE } from '../cdb/provisioning-cdb.js';
 import { sanitize, SanitizeAction } from './sanitize.js';
 import { preventAllowMediumRemoval, requestSense, startStopUnit, testUnitReady } from './unit.js';
@@ -329,6 +331,9 @@ export const COMMANDS: readonly CommandEntry[] = (
     // PERSISTENT RESERVE IN/OUT and SPC-2 RESERVE/RELEASE (issue 6): offered by an LU whose
     // `reservations` is a PersistentReservations engine, INVALID COMMAND OPERATION CODE elsewhere.
     ...RESERVATION_COMMANDS,
+    // COMPARE AND WRITE; EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (issue 6).
+    ...CAW_COMMANDS,
+    ...XCOPY_COMMANDS,
   ] satisfies CommandEntry[]
 ).sort((a, b) => a.opcode - b.opcode || (a.serviceAction ?? 0) - (b.serviceAction ?? 0));
 

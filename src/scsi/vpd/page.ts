@@ -12,6 +12,8 @@ export const VpdPageCode = {
   UNIT_SERIAL_NUMBER: 0x80,
   DEVICE_IDENTIFICATION: 0x83,
   EXTENDED_INQUIRY: 0x86,
+  /** SPC-4 §7.8.17 (the encoder is xcopy/third-party-copy-vpd.ts). */
+  THIRD_PARTY_COPY: 0x8f,
   BLOCK_LIMITS: 0xb0,
   BLOCK_DEVICE_CHARACTERISTICS: 0xb1,
   LOGICAL_BLOCK_PROVISIONING: 0xb2,

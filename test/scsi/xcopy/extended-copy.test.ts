@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { MemoryDevice } from '../../../src/block/index.js';
 import { ASC, LogicalUnit, SenseKey } from '../../../src/scsi/index.js';
 import {
   CopyAsc,
-  copyTargets,
   ListIdUsage,
   MAX_CSCD_DESCRIPTORS,
   MAX_SEGMENT_DESCRIPTORS,
@@ -58,27 +57,18 @@ async function read(f: Fixture, lba: number, bytes: number, lun = 0): Promise<Bu
   return Buffer.concat(parts);
 }
 
-/** Makes `lu` a copy target the way ScsiTarget.addLun does once wired, for this test only. */
-function register(t: TestContext, lu: LogicalUnit): void {
-  copyTargets.add(lu);
-  t.after(() => copyTargets.delete(lu));
-}
-
 /** A fixture whose LU has its own UUID (designators never collide with other tests' LUs). */
 const fresh = (opts: Parameters<typeof ready>[0] = {}, dev?: MemoryDevice): Promise<Fixture> =>
   ready({ uuid: randomUUID(), ...opts }, dev);
 
-/** A second LU at LUN 1; both LUs are copy targets. */
+/** A second LU at LUN 1 (ScsiTarget.addLun makes it a copy target). */
 async function withSecondLu(
-  t: TestContext,
   f: Fixture,
   opts: { blockSize?: 512 | 4096; readOnly?: boolean; discard?: 'on' } = {},
   dev = new MemoryDevice(16 * MIB),
 ): Promise<LogicalUnit> {
   const lu2 = new LogicalUnit(dev, { uuid: randomUUID(), ...opts });
   f.target.addLun(1, lu2);
-  register(t, f.lu);
-  register(t, lu2);
   await clearUa(f.target, f.a, 0);
   await clearUa(f.target, f.a, 1);
   return lu2;
@@ -264,9 +254,9 @@ test('copy targets: a descriptor index past the list, an unknown designator, bey
   );
 });
 
-test('two LUs by NAA designator: 512 -> 4096-byte blocks with DC, both directions, inexact segment', async (t) => {
+test('two LUs by NAA designator: 512 -> 4096-byte blocks with DC, both directions, inexact segment', async () => {
   const f = await fresh();
-  const lu2 = await withSecondLu(t, f, { blockSize: 4096 });
+  const lu2 = await withSecondLu(f, { blockSize: 4096 });
   const data = randomBytes(64 * 1024);
   await write(f, 40, data);
   // LU 0 is the copy manager: 128 source blocks (DC = 0) -> LU 1 LBA 3.
@@ -287,9 +277,9 @@ test('two LUs by NAA designator: 512 -> 4096-byte blocks with DC, both direction
   );
 });
 
-test('a write-protected destination: COPY ABORTED / WRITE PROTECTED', async (t) => {
+test('a write-protected destination: COPY ABORTED / WRITE PROTECTED', async () => {
   const f = await fresh();
-  const lu2 = await withSecondLu(t, f, { readOnly: true });
+  const lu2 = await withSecondLu(f, { readOnly: true });
   checkCondition(
     await xcopy(f, paramList([cscd(f.lu), cscd(lu2)], [segment(0, 1, 8, 0, 0)])),
     SenseKey.COPY_ABORTED,
@@ -316,7 +306,7 @@ test('overlapping ranges on one LU copy like memmove, forwards and backwards, wi
 
 test('large copy: 96 MiB in 3 segments between two LUs, thin source ranges copied as zeroes', async (t) => {
   const f = await fresh({ discard: 'on' }, new MemoryDevice(128 * MIB));
-  const lu2 = await withSecondLu(t, f, { discard: 'on' }, new MemoryDevice(128 * MIB));
+  const lu2 = await withSecondLu(f, { discard: 'on' }, new MemoryDevice(128 * MIB));
   const seg = 65535;
   const total = 3 * seg * BS;
   const data = randomBytes(total);
@@ -334,9 +324,9 @@ test('large copy: 96 MiB in 3 segments between two LUs, thin source ranges copie
   assert.ok((await read(f, 0, total, 1)).equals(data));
 });
 
-test("persistent reservations of a copy target apply to the copy manager's commands on it", async (t) => {
+test("persistent reservations of a copy target apply to the copy manager's commands on it", async () => {
   const f = await fresh();
-  const lu2 = await withSecondLu(t, f);
+  const lu2 = await withSecondLu(f);
   const pr = new PersistentReservations({ uuid: lu2.uuid, store: new MemoryReservationStore() });
   await pr.start();
   lu2.reservations = pr;
@@ -370,9 +360,9 @@ test("persistent reservations of a copy target apply to the copy manager's comma
   assert.ok((await read(f, 0, 8 * BS, 1)).equals(Buffer.alloc(8 * BS, 0x77)));
 });
 
-test('concurrent copies in opposite directions between two LUs and within one LU all finish', async (t) => {
+test('concurrent copies in opposite directions between two LUs and within one LU all finish', async () => {
   const f = await fresh({}, new MemoryDevice(64 * MIB));
-  const lu2 = await withSecondLu(t, f, {}, new MemoryDevice(64 * MIB));
+  const lu2 = await withSecondLu(f, {}, new MemoryDevice(64 * MIB));
   await write(f, 0, randomBytes(32 * MIB));
   await write(f, 0, randomBytes(32 * MIB), 1);
   const seg = 40000; // ~20 MB, three 8 MiB chunks each

@@ -5,9 +5,6 @@
  * serves two raw images with `vdisk iscsi serve`, copies one LUN onto the other with copy
  * offloading, and checks from QEMU's own trace (`iscsi_xcopy ... ret 0`) that every byte went
  * through EXTENDED COPY rather than QEMU's read/write fallback, and that the files are equal.
- *
- * It needs the core's wiring (XCOPY_COMMANDS in the command table, the LUs registered as copy
- * targets) and skips with that reason until then.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,13 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { serveVdiskIscsi, skipWithoutIscsiPeers, run } from '../../helpers/iscsi.js';
 import { tmpDir } from '../../helpers/tmp.js';
-import { wired } from '../caw/harness.js';
 
 const SIZE = 48 * 1024 * 1024;
 
-const skip =
-  (await skipWithoutIscsiPeers(['qemu-img'])) ||
-  (wired() ? false : 'the core command table does not carry XCOPY_COMMANDS yet');
+const skip = await skipWithoutIscsiPeers(['qemu-img']);
 
 test('qemu-img convert -C between two LUNs is carried out by EXTENDED COPY', { skip }, async (t) => {
   const dir = tmpDir('vdisk-xcopy-');

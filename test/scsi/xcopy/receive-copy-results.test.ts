@@ -25,7 +25,7 @@ import {
 } from '../../../src/scsi/xcopy/index.js';
 import { GatedDevice, settle } from '../gated-device.js';
 import { checkCondition, good, invalidField, MIB, ready } from '../helpers.js';
-import { exec, rw16, wired } from '../caw/harness.js';
+import { exec, rw16 } from '../caw/harness.js';
 import { cscd, paramList, rcrCdb, segment, xcopyCdb } from './build.js';
 
 test('COPY STATUS: unknown list, completed without and with errors, per nexus, not held for 11b', async () => {
@@ -134,16 +134,14 @@ test('VPD 8Fh agrees with OPERATING PARAMETERS and lists the commands offered', 
       { opcode: 0x84, serviceActions: [0, 3] },
     ],
   });
-  if (wired()) {
-    // Served by INQUIRY, with 3PC in the standard data and 8Fh in the supported pages.
-    const std = await exec(f, Buffer.from([0x12, 0, 0, 0, 96, 0]));
-    assert.ok(std.dataIn![5]! & 0x08, '3PC');
-    const sup = await exec(f, Buffer.from([0x12, 1, 0, 0, 255, 0]));
-    assert.ok([...sup.dataIn!.subarray(4)].includes(0x8f));
-    const vpd = await exec(f, Buffer.from([0x12, 1, 0x8f, 0x04, 0, 0]));
-    assert.equal(vpd.status, ScsiStatus.GOOD);
-    assert.ok(vpd.dataIn!.equals(thirdPartyCopyPage(f.lu)));
-    // RECEIVE DATA (01h) and FAILED SEGMENT DETAILS (04h) are not offered.
-    invalidField(await exec(f, rcrCdb(1, 1)), 1, 4);
-  }
+  // Served by INQUIRY, with 3PC in the standard data and 8Fh in the supported pages.
+  const std = await exec(f, Buffer.from([0x12, 0, 0, 0, 96, 0]));
+  assert.ok(std.dataIn![5]! & 0x08, '3PC');
+  const sup = await exec(f, Buffer.from([0x12, 1, 0, 0, 255, 0]));
+  assert.ok([...sup.dataIn!.subarray(4)].includes(0x8f));
+  const vpd = await exec(f, Buffer.from([0x12, 1, 0x8f, 0x04, 0, 0]));
+  assert.equal(vpd.status, ScsiStatus.GOOD);
+  assert.ok(vpd.dataIn!.equals(thirdPartyCopyPage(f.lu)));
+  // RECEIVE DATA (01h) and FAILED SEGMENT DETAILS (04h) are not offered.
+  invalidField(await exec(f, rcrCdb(1, 1)), 1, 4);
 });

@@ -37,6 +37,7 @@ import {
   MAX_TRANSFER_BYTES,
   PersistentReservations,
   ScsiTarget,
+  sharedDevice,
 } from '../scsi/index.js';
 import { UsageError } from '../util/index.js';
 import { collect } from './args.js';
@@ -169,17 +170,18 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
  * `--nbd`: the same images, opened once, exported over NBD too, so that iSCSI and NBD clients
  * share one owner and see each other's writes. The export name is the image file's base name.
  */
-function nbdServer(entries: { image: Image; opts: LunPlan }[]): NbdServer {
+function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[]): NbdServer {
   const names = new Set<string>();
   return new NbdServer({
-    exports: entries.map(({ image, opts }) => {
+    exports: entries.map(({ image, lu, opts }) => {
       const name = path.basename(image.filename);
       if (names.has(name)) throw new UsageError(`iscsi serve --nbd: two images are named ${name}`);
       names.add(name);
       return new NbdExport({
         name,
         description: `LUN image ${image.filename}`,
-        device: image,
+        // Writes take the LU's atomic range lock, so COMPARE AND WRITE stays atomic against them.
+        device: sharedDevice(lu),
         readOnly: opts.readOnly,
         discard: opts.discard === 'on' ? 'unmap' : 'ignore',
       });

@@ -48,4 +48,4 @@ export { ScsiError, senseFromBlockError } from './errors.js';
 export { decodeLun, encodeLun } from './data/report-luns.js';
 export { COMMAND_CHANNEL, type ScsiCommandEvent } from './diagnostics.js';
 export * from './reservations/index.js';
-export { sharedDevice } from './shared-device.js';
+export { sharedDevice, SHARED_VIEW_NEXUS } from './shared-device.js';

@@ -21,6 +21,7 @@ import { decodeReadKeys } from '../../src/scsi/reservations/data/read-keys.js';
 import { decodeReadReservation } from '../../src/scsi/reservations/data/read-reservation.js';
 import { RawInitiator } from '../iscsi/helpers.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { run } from '../nbd/helpers.js';
 
 const VDISK = path.resolve('bin/vdisk.js');
 const IQN = 'iqn.2026-11.io.vdisk:cluster';
@@ -34,12 +35,14 @@ interface Server {
   proc: ChildProcess;
   port: number;
   exited: Promise<number | null>;
+  /** The output lines after the first (the nbd:// URL with --nbd). */
+  more: string[];
 }
 
-async function serve(image: string, stateDir: string): Promise<Server> {
+async function serve(image: string, stateDir: string, extra: string[] = []): Promise<Server> {
   const proc = spawn(
     process.execPath,
-    [VDISK, 'iscsi', 'serve', '--target', IQN, '--portal', '127.0.0.1:0', '--lun', `0=${image}`],
+    [VDISK, 'iscsi', 'serve', '--target', IQN, '--portal', '127.0.0.1:0', '--lun', `0=${image}`, ...extra],
     { env: { ...process.env, VDISK_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   after(() => {
@@ -48,15 +51,17 @@ async function serve(image: string, stateDir: string): Promise<Server> {
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const want = extra.includes('--nbd') ? 2 : 1;
+  const lines = await new Promise<string[]>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      const ls = out.split('\n').filter(Boolean);
+      if (ls.length >= want && out.endsWith('\n')) resolve(ls);
     });
     void exited.then((code) => reject(new Error(`vdisk iscsi serve exited ${code}: ${err}`)));
   });
-  return { proc, port: Number(/:(\d+)\//.exec(url)![1]), exited };
+  return { proc, port: Number(/:(\d+)\//.exec(lines[0]!)![1]), exited, more: lines.slice(1) };
 }
 
 interface Result {
@@ -249,6 +254,34 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
     assert.equal((await scsi(b2, ...prout(SA.REGISTER, 0, params(0n, 0xbn, true)))).status, 0);
     assert.equal((await scsi(b2, ...write10(14))).status, 0, 'registered again, it writes');
     b2.socket.destroy();
+    srv.proc.kill('SIGTERM');
+    assert.equal(await srv.exited, 0);
+  });
+  test('NBD clients of the same disk are an unregistered party: a reservation keeps their writes out', async () => {
+    const image = path.join(dir, 'mixed.raw');
+    fs.writeFileSync(image, '');
+    fs.truncateSync(image, 64 << 20);
+    const srv = await serve(image, path.join(dir, 'state-nbd'), ['--nbd', '127.0.0.1:0']);
+    const nbd = srv.more[0]!;
+    const qemuIo = (cmd: string): Promise<{ status: number | null; out: string }> =>
+      run('qemu-io', ['-f', 'raw', '-c', cmd, nbd]).then((r) => ({
+        status: r.status,
+        out: r.stdout + r.stderr,
+      }));
+    assert.match((await qemuIo('write -P 0x44 0 64k')).out, /wrote 65536/, 'no reservation: NBD writes');
+    const a = await node(srv.port, 'vm101', 0x400001370201);
+    assert.equal((await scsi(a, ...prout(SA.REGISTER, 0, params(0n, 0xa1n)))).status, 0);
+    assert.equal((await scsi(a, ...prout(SA.RESERVE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
+    const refused = await qemuIo('write -P 0x55 0 64k');
+    assert.match(refused.out, /Operation not permitted/, 'WE-RO held: the NBD write is refused with EPERM');
+    assert.match(
+      (await qemuIo('read -P 0x44 0 64k')).out,
+      /read 65536/,
+      'WE-RO lets unregistered clients read',
+    );
+    assert.equal((await scsi(a, ...prout(SA.RELEASE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
+    assert.match((await qemuIo('write -P 0x55 0 64k')).out, /wrote 65536/, 'released: NBD writes again');
+    a.socket.destroy();
     srv.proc.kill('SIGTERM');
     assert.equal(await srv.exited, 0);
   });

@@ -15,7 +15,13 @@
  * when the server drains.
  */
 import { OP, RESERVED_TAG } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface AsyncMessagePdu {
   dataSegmentLength: number;
@@ -34,9 +40,7 @@ export function decodeAsyncMessage(b: Buffer): AsyncMessagePdu {
   return {
     dataSegmentLength: bhsDataSegmentLength(b),
     lun: b.readBigUInt64BE(8),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     asyncEvent: b[36]!,
     asyncVCode: b[37]!,
     parameter1: b.readUInt16BE(38),
@@ -50,9 +54,7 @@ export function encodeAsyncMessage(p: AsyncMessagePdu, into?: Buffer): Buffer {
   writeBhsStart(b, OP.ASYNC_MESSAGE, false, 0x80, 0, p.dataSegmentLength);
   b.writeBigUInt64BE(p.lun, 8);
   b.writeUInt32BE(RESERVED_TAG, 16);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b[36] = p.asyncEvent;
   b[37] = p.asyncVCode;
   b.writeUInt16BE(p.parameter1, 38);

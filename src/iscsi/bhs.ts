@@ -72,3 +72,23 @@ export function bhsBuffer(into?: Buffer): Buffer {
 export function padLength(n: number): number {
   return (4 - (n & 3)) & 3;
 }
+
+/**
+ * StatSN, ExpCmdSN and MaxCmdSN: the same three fields at the same offsets (bytes 24..35) of
+ * every PDU a target sends (RFC 7143 §11.4 SCSI Response through §11.17 Reject).
+ */
+export interface TargetSequence {
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+}
+
+export function decodeTargetSequence(b: Buffer): TargetSequence {
+  return { statSN: b.readUInt32BE(24), expCmdSN: b.readUInt32BE(28), maxCmdSN: b.readUInt32BE(32) };
+}
+
+export function encodeTargetSequence(b: Buffer, p: TargetSequence): void {
+  b.writeUInt32BE(p.statSN, 24);
+  b.writeUInt32BE(p.expCmdSN, 28);
+  b.writeUInt32BE(p.maxCmdSN, 32);
+}

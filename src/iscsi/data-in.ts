@@ -19,7 +19,13 @@
  * non-zero into a buffer the caller cleared or took from a slab.
  */
 import { OP } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface DataInPdu {
   final: boolean;
@@ -52,9 +58,7 @@ export function decodeDataIn(b: Buffer): DataInPdu {
     lun: b.readBigUInt64BE(8),
     itt: b.readUInt32BE(16),
     ttt: b.readUInt32BE(20),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     dataSN: b.readUInt32BE(36),
     bufferOffset: b.readUInt32BE(40),
     residualCount: b.readUInt32BE(44),
@@ -74,9 +78,7 @@ export function encodeDataIn(p: DataInPdu, into?: Buffer): Buffer {
   b.writeBigUInt64BE(p.lun, 8);
   b.writeUInt32BE(p.itt, 16);
   b.writeUInt32BE(p.ttt, 20);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt32BE(p.dataSN, 36);
   b.writeUInt32BE(p.bufferOffset, 40);
   b.writeUInt32BE(p.residualCount, 44);

@@ -14,7 +14,13 @@
  *     byte 36     Status-Class, byte 37 Status-Detail (§11.13.5), here one 16-bit `status`
  */
 import { OP } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface LoginResponsePdu {
   transit: boolean;
@@ -45,9 +51,7 @@ export function decodeLoginResponse(b: Buffer): LoginResponsePdu {
     isid: b.readUIntBE(8, 6),
     tsih: b.readUInt16BE(14),
     itt: b.readUInt32BE(16),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     status: b.readUInt16BE(36),
   };
 }
@@ -61,9 +65,7 @@ export function encodeLoginResponse(p: LoginResponsePdu, into?: Buffer): Buffer 
   b.writeUIntBE(p.isid, 8, 6);
   b.writeUInt16BE(p.tsih, 14);
   b.writeUInt32BE(p.itt, 16);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt16BE(p.status, 36);
   return b;
 }

@@ -11,7 +11,7 @@
  *     bytes 42-43 Time2Retain
  */
 import { OP } from './constants.js';
-import { bhsBuffer, writeBhsStart } from './bhs.js';
+import { bhsBuffer, decodeTargetSequence, encodeTargetSequence, writeBhsStart } from './bhs.js';
 
 export interface LogoutResponsePdu {
   response: number;
@@ -27,9 +27,7 @@ export function decodeLogoutResponse(b: Buffer): LogoutResponsePdu {
   return {
     response: b[2]!,
     itt: b.readUInt32BE(16),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     time2Wait: b.readUInt16BE(40),
     time2Retain: b.readUInt16BE(42),
   };
@@ -40,9 +38,7 @@ export function encodeLogoutResponse(p: LogoutResponsePdu, into?: Buffer): Buffe
   writeBhsStart(b, OP.LOGOUT_RESPONSE, false, 0x80, 0, 0);
   b[2] = p.response;
   b.writeUInt32BE(p.itt, 16);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt16BE(p.time2Wait, 40);
   b.writeUInt16BE(p.time2Retain, 42);
   return b;

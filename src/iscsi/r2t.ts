@@ -13,7 +13,7 @@
  *     bytes 44-47 Desired Data Transfer Length
  */
 import { OP } from './constants.js';
-import { bhsBuffer, writeBhsStart } from './bhs.js';
+import { bhsBuffer, decodeTargetSequence, encodeTargetSequence, writeBhsStart } from './bhs.js';
 
 export interface R2tPdu {
   lun: bigint;
@@ -32,9 +32,7 @@ export function decodeR2t(b: Buffer): R2tPdu {
     lun: b.readBigUInt64BE(8),
     itt: b.readUInt32BE(16),
     ttt: b.readUInt32BE(20),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     r2tSN: b.readUInt32BE(36),
     bufferOffset: b.readUInt32BE(40),
     desiredDataTransferLength: b.readUInt32BE(44),
@@ -47,9 +45,7 @@ export function encodeR2t(p: R2tPdu, into?: Buffer): Buffer {
   b.writeBigUInt64BE(p.lun, 8);
   b.writeUInt32BE(p.itt, 16);
   b.writeUInt32BE(p.ttt, 20);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt32BE(p.r2tSN, 36);
   b.writeUInt32BE(p.bufferOffset, 40);
   b.writeUInt32BE(p.desiredDataTransferLength, 44);

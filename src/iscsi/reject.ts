@@ -14,7 +14,13 @@
  * rejected PDU.
  */
 import { OP, RESERVED_TAG } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface RejectPdu {
   reason: number;
@@ -29,9 +35,7 @@ export function decodeReject(b: Buffer): RejectPdu {
   return {
     reason: b[2]!,
     dataSegmentLength: bhsDataSegmentLength(b),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     dataSN: b.readUInt32BE(36),
   };
 }
@@ -41,9 +45,7 @@ export function encodeReject(p: RejectPdu, into?: Buffer): Buffer {
   writeBhsStart(b, OP.REJECT, false, 0x80, 0, p.dataSegmentLength);
   b[2] = p.reason;
   b.writeUInt32BE(RESERVED_TAG, 16);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt32BE(p.dataSN, 36);
   return b;
 }

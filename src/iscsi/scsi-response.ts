@@ -19,7 +19,13 @@
  * (§11.4.7); `senseDataSegment` builds it.
  */
 import { OP } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface ScsiResponsePdu {
   bidiOverflow: boolean;
@@ -50,9 +56,7 @@ export function decodeScsiResponse(b: Buffer): ScsiResponsePdu {
     dataSegmentLength: bhsDataSegmentLength(b),
     itt: b.readUInt32BE(16),
     snackTag: b.readUInt32BE(20),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
     expDataSN: b.readUInt32BE(36),
     bidiResidualCount: b.readUInt32BE(40),
     residualCount: b.readUInt32BE(44),
@@ -72,9 +76,7 @@ export function encodeScsiResponse(p: ScsiResponsePdu, into?: Buffer): Buffer {
   b[3] = p.status;
   b.writeUInt32BE(p.itt, 16);
   b.writeUInt32BE(p.snackTag, 20);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   b.writeUInt32BE(p.expDataSN, 36);
   b.writeUInt32BE(p.bidiResidualCount, 40);
   b.writeUInt32BE(p.residualCount, 44);

@@ -9,7 +9,7 @@
  *     bytes 32-35 MaxCmdSN
  */
 import { OP } from './constants.js';
-import { bhsBuffer, writeBhsStart } from './bhs.js';
+import { bhsBuffer, decodeTargetSequence, encodeTargetSequence, writeBhsStart } from './bhs.js';
 
 export interface TaskMgmtResponsePdu {
   response: number;
@@ -23,9 +23,7 @@ export function decodeTaskMgmtResponse(b: Buffer): TaskMgmtResponsePdu {
   return {
     response: b[2]!,
     itt: b.readUInt32BE(16),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
   };
 }
 
@@ -34,8 +32,6 @@ export function encodeTaskMgmtResponse(p: TaskMgmtResponsePdu, into?: Buffer): B
   writeBhsStart(b, OP.TASK_MGMT_RESPONSE, false, 0x80, 0, 0);
   b[2] = p.response;
   b.writeUInt32BE(p.itt, 16);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   return b;
 }

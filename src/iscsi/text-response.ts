@@ -12,7 +12,13 @@
  *     bytes 32-35 MaxCmdSN
  */
 import { OP } from './constants.js';
-import { bhsBuffer, bhsDataSegmentLength, writeBhsStart } from './bhs.js';
+import {
+  bhsBuffer,
+  bhsDataSegmentLength,
+  decodeTargetSequence,
+  encodeTargetSequence,
+  writeBhsStart,
+} from './bhs.js';
 
 export interface TextResponsePdu {
   final: boolean;
@@ -34,9 +40,7 @@ export function decodeTextResponse(b: Buffer): TextResponsePdu {
     lun: b.readBigUInt64BE(8),
     itt: b.readUInt32BE(16),
     ttt: b.readUInt32BE(20),
-    statSN: b.readUInt32BE(24),
-    expCmdSN: b.readUInt32BE(28),
-    maxCmdSN: b.readUInt32BE(32),
+    ...decodeTargetSequence(b),
   };
 }
 
@@ -47,8 +51,6 @@ export function encodeTextResponse(p: TextResponsePdu, into?: Buffer): Buffer {
   b.writeBigUInt64BE(p.lun, 8);
   b.writeUInt32BE(p.itt, 16);
   b.writeUInt32BE(p.ttt, 20);
-  b.writeUInt32BE(p.statSN, 24);
-  b.writeUInt32BE(p.expCmdSN, 28);
-  b.writeUInt32BE(p.maxCmdSN, 32);
+  encodeTargetSequence(b, p);
   return b;
 }

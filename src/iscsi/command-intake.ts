@@ -480,7 +480,9 @@ export class CommandIntake {
           },
           h,
         );
-        w.send(h, dataIn.subarray(off, off + n));
+        // Every earlier piece of the buffer is written before the last one (one stream, in order),
+        // so the last piece's write tells when the whole buffer may go back to the core.
+        w.send(h, dataIn.subarray(off, off + n), last ? r.release : undefined);
       }
       if (!sense) return;
     }

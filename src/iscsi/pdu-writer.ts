@@ -56,11 +56,16 @@ export class PduWriter {
 
   /**
    * Writes one PDU: `bhs` from headerBuffer() (or any 48-byte buffer) and its data segment,
-   * whose length the header's DataSegmentLength already says.
+   * whose length the header's DataSegmentLength already says. `onSent` runs once the socket no
+   * longer needs `data` (written out, or the socket is gone); it is how a pooled read buffer goes
+   * back to the SCSI core.
    */
-  send(bhs: Buffer, data?: Buffer): void {
+  send(bhs: Buffer, data?: Buffer, onSent?: () => void): void {
     const s = this.socket;
-    if (s.destroyed || s.writableEnded) return;
+    if (s.destroyed || s.writableEnded) {
+      onSent?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       s.cork();
@@ -77,8 +82,12 @@ export class PduWriter {
       h.writeUInt32LE(crc32c(h.subarray(0, BHS_SIZE)), BHS_SIZE);
       s.write(h);
     } else s.write(bhs.length === BHS_SIZE ? bhs : bhs.subarray(0, BHS_SIZE));
-    if (!data || data.length === 0) return;
-    s.write(data);
+    if (!data || data.length === 0) {
+      onSent?.();
+      return;
+    }
+    if (onSent) s.write(data, () => onSent());
+    else s.write(data);
     const pad = padLength(data.length);
     if (pad) s.write(PAD.subarray(0, pad));
     if (this.dataDigest) {

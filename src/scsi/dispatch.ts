@@ -20,6 +20,7 @@ import { checkConditionFor } from './check-condition.js';
 import type { CommandContext, TargetView } from './commands/command.js';
 import { mediumRefusal } from './commands/medium.js';
 import { sanitizeRefusal } from './commands/sanitize.js';
+import { releaseOf } from './commands/read-buffers.js';
 import { commandsFor, lookupCommand, type Lookup } from './commands/table.js';
 import { invalidCdbField, invalidOpcode, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
@@ -86,6 +87,8 @@ export async function runCommand(
     const out: ScsiResponse = { status: res.status ?? ScsiStatus.GOOD, transferLength };
     const n = Math.min(res.dataIn?.length ?? 0, transferLength);
     if (n > 0) out.dataIn = n < res.dataIn!.length ? res.dataIn!.subarray(0, n) : res.dataIn;
+    const release = res.dataIn && releaseOf(res.dataIn);
+    if (release) out.release = release;
     return out;
   } catch (err) {
     return checkConditionFor(err, lu.mode.dSense, transferLength);

@@ -83,6 +83,12 @@ export interface ScsiResponse {
    * The transport decides whether its protocol sends a response for an aborted task.
    */
   aborted?: boolean;
+  /**
+   * Hands `dataIn`'s memory back to the core's buffer pool. A transport calls it once it no longer
+   * needs the bytes (they were written to the socket, or the connection is gone), and never
+   * touches `dataIn` afterwards. Optional both ways: without it the buffer is garbage collected.
+   */
+  release?: () => void;
 }
 
 /** SAM-5 §7 task management functions, transport-neutral. */

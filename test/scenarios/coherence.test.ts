@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assertQemuCheckClean, qemuImgOk } from '../helpers/qemu.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { RawInitiator } from '../iscsi/helpers.js';
 import { describeRun, run, skipWithout } from '../nbd/helpers.js';
 
 const VDISK = path.resolve('bin/vdisk.js');
@@ -160,5 +161,106 @@ describe('coherence of one disk served over iSCSI and NBD by one owner', { skip 
     assert.equal(torn, 0, 'sectors holding more than one pattern');
     assert.equal(wrong, 0, 'sectors holding a pattern no client wrote there');
     assert.ok(covered.size > 1000, 'the writes covered most of the area');
+  });
+  test('many large reads in flight over iSCSI each get their own bytes (pooled read buffers)', async () => {
+    const image = path.join(dir, 'large-reads.qcow2');
+    qemuImgOk(['create', '-q', '-f', 'qcow2', image, '64M']);
+    const srv = await serve(image, path.join(dir, 'state3'));
+    const KIB = 1024;
+    const sizes = [192 * KIB, 512 * KIB, 1024 * KIB, 384 * KIB];
+    const regions = Array.from({ length: 24 }, (_, i) => ({
+      off: i * 1024 * KIB,
+      len: sizes[i % 4]!,
+      pat: 0x30 + i,
+    }));
+    await qemuIo(
+      srv.nbd,
+      regions.map((r) => `write -P ${r.pat} ${r.off} ${r.len}`),
+    );
+    // Three rounds of 24 reads in flight at once, in an order that mixes sizes and regions.
+    for (let round = 0; round < 3; round++) {
+      const order = regions.map((_, i) => regions[(i * 7 + round * 5) % regions.length]!);
+      await qemuIo(srv.iscsi, [...order.map((r) => `aio_read -P ${r.pat} ${r.off} ${r.len}`), 'aio_flush']);
+    }
+    srv.proc.kill('SIGTERM');
+    assert.equal(await srv.exited, 0, srv.stderr());
+  });
+  test('Data-In held back by a client that stops reading keeps its bytes while other clients read', async () => {
+    const image = path.join(dir, 'held.raw');
+    fs.writeFileSync(image, '');
+    fs.truncateSync(image, 64 << 20);
+    const srv = await serve(image, path.join(dir, 'state4'));
+    const KIB = 1024;
+    const N = 12;
+    // Region i (1 MiB apart) holds pattern 0x40 + i.
+    await qemuIo(
+      srv.nbd,
+      Array.from({ length: 2 * N }, (_, i) => `write -P ${0x40 + i} ${i * 1024 * KIB} ${512 * KIB}`),
+    );
+    const port = Number(/:(\d+)\//.exec(srv.iscsi)![1]);
+    const iqn = srv.iscsi.split('/')[3]!;
+    const slow = await RawInitiator.connect(port);
+    await slow.login([['MaxRecvDataSegmentLength', '262144']], {
+      target: iqn,
+      initiator: 'iqn.2026-11.io.vdisk:slow',
+    });
+    for (let i = 0; i < 5; i++) {
+      slow.command([0, 0, 0, 0, 0, 0]); // clear the power-on unit attention
+    }
+    // The slow client asks for N reads of 512 KiB and stops reading its socket.
+    slow.socket.pause();
+    const itts = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      const lba = (i * 1024 * KIB) / 512;
+      const itt = slow.command(
+        [0x28, 0, (lba >>> 24) & 0xff, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, 0x04, 0, 0],
+        {
+          read: true,
+          edtl: 512 * KIB,
+        },
+      );
+      itts.set(itt, 0x40 + i);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // Meanwhile other clients read other regions, many at once.
+    for (let round = 0; round < 2; round++) {
+      await qemuIo(srv.iscsi, [
+        ...Array.from(
+          { length: N },
+          (_, k) => `aio_read -P ${0x40 + N + k} ${(N + k) * 1024 * KIB} ${512 * KIB}`,
+        ),
+        'aio_flush',
+      ]);
+    }
+    // Now the slow client reads its answers: each holds its own region's pattern.
+    slow.socket.resume();
+    const got = new Map<number, Buffer[]>();
+    let done = 0;
+    while (done < N) {
+      const p = await slow.next(10_000);
+      assert.ok(p, 'the slow client gets its answers');
+      if (p.kind !== 'pdu') continue;
+      const op = p.bhs[0]! & 0x3f;
+      const itt = p.bhs.readUInt32BE(16);
+      if (!itts.has(itt)) continue;
+      if (op === 0x25) {
+        if (!got.has(itt)) got.set(itt, []);
+        got.get(itt)!.push(p.data);
+        if (p.bhs[1]! & 0x01) done++;
+      } else if (op === 0x21) {
+        assert.fail(`READ ${itt} ended with status ${p.bhs[3]}`);
+      }
+    }
+    for (const [itt, pat] of itts) {
+      const data = Buffer.concat(got.get(itt)!);
+      assert.equal(data.length, 512 * KIB);
+      assert.ok(
+        data.every((b) => b === pat),
+        `READ of region ${pat - 0x40} holds its own bytes`,
+      );
+    }
+    slow.socket.destroy();
+    srv.proc.kill('SIGTERM');
+    assert.equal(await srv.exited, 0, srv.stderr());
   });
 });

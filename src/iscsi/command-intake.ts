@@ -157,6 +157,30 @@ export class CommandIntake {
    * command ends at once with CHECK CONDITION, ABORTED COMMAND and the SPC-4 data phase ASC; the
    * connection goes on (further Data-Out for that command is then discarded as unknown).
    */
+  /**
+   * The place in its command's buffer for a Data-Out's data segment, when the Data-Out is the
+   * one expected next (same checks as onDataOut), so that the parser copies the bytes there
+   * directly. Anything unexpected gets undefined and takes the ordinary path through onDataOut,
+   * which refuses it.
+   */
+  placeDataOut(bhs: Buffer, length: number): Buffer | undefined {
+    const d = decodeDataOut(bhs);
+    const t = this.tasks.get(d.itt);
+    if (!t || t.phase !== 'collecting' || t.failure || !t.buffer) return undefined;
+    let expected: number;
+    if (d.ttt === RESERVED_TAG) {
+      if (!t.unsolicitedOpen || d.dataSN !== t.unsolicitedDataSN) return undefined;
+      if (d.bufferOffset + length > t.unsolicitedEnd) return undefined;
+      expected = t.unsolicitedNext;
+    } else {
+      const r = t.r2ts.find((x) => x.ttt === d.ttt);
+      if (!r || d.dataSN !== r.dataSN || d.bufferOffset + length > r.end) return undefined;
+      expected = r.next;
+    }
+    if (d.bufferOffset !== expected || d.bufferOffset + length > t.buffer.length) return undefined;
+    return t.buffer.subarray(d.bufferOffset, d.bufferOffset + length);
+  }
+
   onDataOut(bhs: Buffer, data: Buffer, digestError: boolean): void {
     const d = decodeDataOut(bhs);
     const t = this.tasks.get(d.itt);
@@ -213,7 +237,9 @@ export class CommandIntake {
       // §7.8, option b at ERL 0: the task ends with CHECK CONDITION once its data is in.
       this.host.reject(bhs, REJECT_REASON.DATA_DIGEST_ERROR);
       t.failure ??= PROTOCOL_CRC_ERROR();
-    } else if (t.buffer && !t.failure) data.copy(t.buffer, d.bufferOffset);
+    } else if (t.buffer && !t.failure && !placed(data, t.buffer, d.bufferOffset)) {
+      data.copy(t.buffer, d.bufferOffset);
+    }
     t.received += len;
     if (t.write) this.solicit(t);
     this.advance(t);
@@ -513,3 +539,8 @@ export class CommandIntake {
 }
 
 function noop(): void {}
+
+/** The parser already copied `data` to its place in `buffer` (placeDataOut). */
+function placed(data: Buffer, buffer: Buffer, offset: number): boolean {
+  return data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset + offset;
+}

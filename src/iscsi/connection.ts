@@ -75,6 +75,8 @@ export class Connection implements RequestHost {
     this.maxCommandBytes = ctx.maxCommandBytes;
     this.maxHeldBytes = ctx.maxHeldBytes;
     this.parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 8192 });
+    this.parser.placer = (bhs, length) =>
+      bhsOpcode(bhs) === OP.DATA_OUT ? this.intake?.placeDataOut(bhs, length) : undefined;
     this.login = new Login(ctx);
     this.pinger = new Pinger(
       ctx.nopIntervalMs,

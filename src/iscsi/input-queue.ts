@@ -54,6 +54,25 @@ export class InputQueue {
     return out;
   }
 
+  /** True when the next `n` bytes (n <= length) lie in one received chunk (take is a view). */
+  contiguous(n: number): boolean {
+    const c = this.chunks[0];
+    return c !== undefined && c.length - this.head >= n;
+  }
+
+  /** Removes the next `n` bytes (n <= length) into `dst` at `at`: one copy, no allocation. */
+  copyInto(dst: Buffer, at: number, n: number): void {
+    if (n > this.size) throw new RangeError(`copyInto(${n}) of ${this.size} queued bytes`);
+    let done = 0;
+    while (done < n) {
+      const first = this.chunks[0]!;
+      const k = Math.min(n - done, first.length - this.head);
+      first.copy(dst, at + done, this.head, this.head + k);
+      done += k;
+      this.consume(k);
+    }
+  }
+
   /** Drops up to `n` bytes; returns how many. */
   skip(n: number): number {
     let left = Math.min(n, this.size);

@@ -55,6 +55,12 @@ export class PduParser {
   private readonly q = new InputQueue();
   private state: State = { s: 'header' };
   settings: ParserSettings;
+  /**
+   * Where a data segment that straddles socket chunks should land (a Data-Out's place in its
+   * command's buffer), or undefined to have it copied into a fresh buffer as usual. Called with
+   * the BHS and the segment length; a returned buffer is exactly that long.
+   */
+  placer: ((bhs: Buffer, length: number) => Buffer | undefined) | undefined;
 
   constructor(settings: ParserSettings) {
     this.settings = { ...settings };
@@ -117,6 +123,17 @@ export class PduParser {
           const padded = st.dsl + padLength(st.dsl);
           const dd = this.settings.dataDigest ? 4 : 0;
           if (this.q.length < padded + dd) return undefined;
+          // A segment that straddles socket chunks would be copied twice (into a fresh buffer
+          // here, then into its command's buffer): the placer may name its final place instead.
+          const place = this.q.contiguous(padded) ? undefined : this.placer?.(st.bhs, st.dsl);
+          if (place && place.length === st.dsl) {
+            this.q.copyInto(place, 0, st.dsl);
+            const pad = this.q.take(padded - st.dsl);
+            let dataDigestError = false;
+            if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
+            this.state = { s: 'header' };
+            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
+          }
           const seg = this.q.take(padded);
           let dataDigestError = false;
           if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(seg);

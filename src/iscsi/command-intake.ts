@@ -159,25 +159,15 @@ export class CommandIntake {
    */
   /**
    * The place in its command's buffer for a Data-Out's data segment, when the Data-Out is the
-   * one expected next (same checks as onDataOut), so that the parser copies the bytes there
-   * directly. Anything unexpected gets undefined and takes the ordinary path through onDataOut,
-   * which refuses it.
+   * one expected next (the same checks as onDataOut, in dataOutFault), so that the parser copies
+   * the bytes there directly. Anything unexpected gets undefined and takes the ordinary path
+   * through onDataOut, which refuses it.
    */
   placeDataOut(bhs: Buffer, length: number): Buffer | undefined {
     const d = decodeDataOut(bhs);
     const t = this.tasks.get(d.itt);
     if (!t || t.phase !== 'collecting' || t.failure || !t.buffer) return undefined;
-    let expected: number;
-    if (d.ttt === RESERVED_TAG) {
-      if (!t.unsolicitedOpen || d.dataSN !== t.unsolicitedDataSN) return undefined;
-      if (d.bufferOffset + length > t.unsolicitedEnd) return undefined;
-      expected = t.unsolicitedNext;
-    } else {
-      const r = t.r2ts.find((x) => x.ttt === d.ttt);
-      if (!r || d.dataSN !== r.dataSN || d.bufferOffset + length > r.end) return undefined;
-      expected = r.next;
-    }
-    if (d.bufferOffset !== expected || d.bufferOffset + length > t.buffer.length) return undefined;
+    if (d.bufferOffset + length > t.buffer.length || dataOutFault(t, d, length)) return undefined;
     return t.buffer.subarray(d.bufferOffset, d.bufferOffset + length);
   }
 
@@ -186,53 +176,22 @@ export class CommandIntake {
     const t = this.tasks.get(d.itt);
     if (!t || t.phase !== 'collecting') return; // aborted, refused or unknown: discarded
     const len = data.length;
-    const edtl = t.expectedLength;
+    const fault = dataOutFault(t, d, len);
+    if (fault) return this.broken(t, bhs, fault.sense, fault.why);
     if (d.ttt === RESERVED_TAG) {
-      if (!t.unsolicitedOpen)
-        return this.broken(t, bhs, DATA_PHASE, 'unsolicited Data-Out after the first burst');
-      if (d.dataSN !== t.unsolicitedDataSN) {
-        return this.broken(t, bhs, DATA_PHASE, `DataSN ${d.dataSN}, expected ${t.unsolicitedDataSN}`);
-      }
-      if (d.bufferOffset !== t.unsolicitedNext) {
-        return this.broken(
-          t,
-          bhs,
-          DATA_OFFSET,
-          `buffer offset ${d.bufferOffset}, expected ${t.unsolicitedNext}`,
-        );
-      }
-      if (d.bufferOffset + len > t.unsolicitedEnd) {
-        return this.broken(t, bhs, TOO_MUCH_DATA, 'unsolicited data past FirstBurstLength');
-      }
       t.unsolicitedDataSN++;
       t.unsolicitedNext += len;
       if (d.final) {
         t.unsolicitedOpen = false;
-        if (t.unsolicitedNext < t.unsolicitedEnd) {
-          // A short first burst: the rest is asked for with R2Ts, from where the burst stopped.
-          if (t.r2tSN > 0) return this.broken(t, bhs, DATA_PHASE, 'the first burst ended short after R2Ts');
-          t.solicitNext = t.unsolicitedNext;
-        }
+        // A short first burst: the rest is asked for with R2Ts, from where the burst stopped.
+        if (t.unsolicitedNext < t.unsolicitedEnd) t.solicitNext = t.unsolicitedNext;
       }
     } else {
-      const r = t.r2ts.find((x) => x.ttt === d.ttt);
-      if (!r) return this.broken(t, bhs, DATA_PHASE, `Data-Out with unknown TTT 0x${d.ttt.toString(16)}`);
-      if (d.dataSN !== r.dataSN)
-        return this.broken(t, bhs, DATA_PHASE, `DataSN ${d.dataSN}, expected ${r.dataSN}`);
-      if (d.bufferOffset !== r.next) {
-        return this.broken(t, bhs, DATA_OFFSET, `buffer offset ${d.bufferOffset}, expected ${r.next}`);
-      }
-      if (d.bufferOffset + len > r.end)
-        return this.broken(t, bhs, TOO_MUCH_DATA, 'Data-Out past the end of its R2T');
+      const r = t.r2ts.find((x) => x.ttt === d.ttt)!;
       r.dataSN++;
       r.next += len;
-      if (d.final) {
-        if (r.next !== r.end) return this.broken(t, bhs, DATA_PHASE, 'F bit before the end of the R2T burst');
-        t.r2ts.splice(t.r2ts.indexOf(r), 1);
-      }
+      if (d.final) t.r2ts.splice(t.r2ts.indexOf(r), 1);
     }
-    if (d.bufferOffset + len > edtl)
-      return this.broken(t, bhs, TOO_MUCH_DATA, 'Data-Out past the transfer length');
     if (digestError) {
       // §7.8, option b at ERL 0: the task ends with CHECK CONDITION once its data is in.
       this.host.reject(bhs, REJECT_REASON.DATA_DIGEST_ERROR);
@@ -543,4 +502,39 @@ function noop(): void {}
 /** The parser already copied `data` to its place in `buffer` (placeDataOut). */
 function placed(data: Buffer, buffer: Buffer, offset: number): boolean {
   return data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset + offset;
+}
+
+/**
+ * Why a Data-Out of `len` bytes is not the one its command expects next (RFC 7143 §11.7: DataSN,
+ * Buffer Offset, the burst it belongs to, the F bit), or undefined when it is. Pure: onDataOut
+ * refuses on a fault and only then updates the command's sequence state; placeDataOut asks the
+ * same question before the bytes are copied.
+ */
+function dataOutFault(
+  t: CommandTask,
+  d: { ttt: number; dataSN: number; bufferOffset: number; final: boolean },
+  len: number,
+): { sense: () => Buffer; why: string } | undefined {
+  const end = d.bufferOffset + len;
+  if (d.ttt === RESERVED_TAG) {
+    if (!t.unsolicitedOpen) return { sense: DATA_PHASE, why: 'unsolicited Data-Out after the first burst' };
+    if (d.dataSN !== t.unsolicitedDataSN)
+      return { sense: DATA_PHASE, why: `DataSN ${d.dataSN}, expected ${t.unsolicitedDataSN}` };
+    if (d.bufferOffset !== t.unsolicitedNext)
+      return { sense: DATA_OFFSET, why: `buffer offset ${d.bufferOffset}, expected ${t.unsolicitedNext}` };
+    if (end > t.unsolicitedEnd)
+      return { sense: TOO_MUCH_DATA, why: 'unsolicited data past FirstBurstLength' };
+    if (d.final && end < t.unsolicitedEnd && t.r2tSN > 0)
+      return { sense: DATA_PHASE, why: 'the first burst ended short after R2Ts' };
+  } else {
+    const r = t.r2ts.find((x) => x.ttt === d.ttt);
+    if (!r) return { sense: DATA_PHASE, why: `Data-Out with unknown TTT 0x${d.ttt.toString(16)}` };
+    if (d.dataSN !== r.dataSN) return { sense: DATA_PHASE, why: `DataSN ${d.dataSN}, expected ${r.dataSN}` };
+    if (d.bufferOffset !== r.next)
+      return { sense: DATA_OFFSET, why: `buffer offset ${d.bufferOffset}, expected ${r.next}` };
+    if (end > r.end) return { sense: TOO_MUCH_DATA, why: 'Data-Out past the end of its R2T' };
+    if (d.final && end !== r.end) return { sense: DATA_PHASE, why: 'F bit before the end of the R2T burst' };
+  }
+  if (end > t.expectedLength) return { sense: TOO_MUCH_DATA, why: 'Data-Out past the transfer length' };
+  return undefined;
 }

@@ -35,41 +35,40 @@ export const SHARED_VIEW_NEXUS: ItNexus = Object.freeze({
 const READ_CDB = Buffer.from([0x28, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 const WRITE_CDB = Buffer.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
-function admit(lu: LogicalUnit, write: boolean): void {
+/** The reservation conflict that keeps the view's clients from this access, if there is one. */
+function refusal(lu: LogicalUnit, write: boolean): BlockError | undefined {
   const [name, cdb] = write ? ['WRITE (10)', WRITE_CDB] : ['READ (10)', READ_CDB];
-  if (lu.reservations.conflicts(SHARED_VIEW_NEXUS, name, cdb)) {
-    throw new BlockError(
-      'READ_ONLY',
-      `reservation conflict: a SCSI persistent reservation on this disk keeps unregistered clients from ${write ? 'writing' : 'reading'}`,
-    );
-  }
+  if (!lu.reservations.conflicts(SHARED_VIEW_NEXUS, name, cdb)) return undefined;
+  return new BlockError(
+    'READ_ONLY',
+    `reservation conflict: a SCSI persistent reservation on this disk keeps unregistered clients from ${write ? 'writing' : 'reading'}`,
+  );
 }
 
 export function sharedDevice(lu: LogicalUnit): BlockDevice {
   const dev = lu.device;
-  const span = (offset: number, length: number): [number, number] => [offset, offset + Math.max(1, length)];
+  /** A modifying request: admitted, then run under the atomic lock taken shared over its range. */
+  const modify = (offset: number, length: number, fn: () => Promise<void>): Promise<void> => {
+    const refused = refusal(lu, true);
+    if (refused) return Promise.reject(refused);
+    return lu.atomic.run(offset, offset + Math.max(1, length), false, fn);
+  };
   return {
     get size(): number {
       return dev.size;
     },
     caps: dev.caps,
-    read: async (offset: number, buf: Buffer): Promise<void> => {
-      admit(lu, false);
-      return dev.read(offset, buf);
+    read: (offset: number, buf: Buffer): Promise<void> => {
+      const refused = refusal(lu, false);
+      return refused ? Promise.reject(refused) : dev.read(offset, buf);
     },
-    write: async (offset: number, data: Buffer, opts?: WriteOptions): Promise<void> => {
-      admit(lu, true);
-      return lu.atomic.run(...span(offset, data.length), false, () => dev.write(offset, data, opts));
-    },
+    write: (offset: number, data: Buffer, opts?: WriteOptions): Promise<void> =>
+      modify(offset, data.length, () => dev.write(offset, data, opts)),
     flush: (): Promise<void> => dev.flush(),
-    discard: async (offset: number, length: number): Promise<void> => {
-      admit(lu, true);
-      return lu.atomic.run(...span(offset, length), false, () => dev.discard(offset, length));
-    },
-    writeZeroes: async (offset: number, length: number, opts?: ZeroOptions): Promise<void> => {
-      admit(lu, true);
-      return lu.atomic.run(...span(offset, length), false, () => dev.writeZeroes(offset, length, opts));
-    },
+    discard: (offset: number, length: number): Promise<void> =>
+      modify(offset, length, () => dev.discard(offset, length)),
+    writeZeroes: (offset: number, length: number, opts?: ZeroOptions): Promise<void> =>
+      modify(offset, length, () => dev.writeZeroes(offset, length, opts)),
     blockStatus: (offset: number, length: number): Promise<Extent[]> => dev.blockStatus(offset, length),
     close: (): Promise<void> => dev.flush(),
   };

@@ -169,7 +169,8 @@ export class PersistentReservations implements ReservationPolicy {
   // ReservationPolicy -----------------------------------------------------------------------------
 
   conflicts(nexus: ItNexus, commandName: string, cdb: Buffer): boolean {
-    if (!this.seenPorts.has(nexus.relativeTargetPortId))
+    // Relative port 0 is reserved (SPC-4 §7.8.6.7): the shared view's nexus has no port to remember.
+    if (nexus.relativeTargetPortId !== 0 && !this.seenPorts.has(nexus.relativeTargetPortId))
       this.seenPorts.set(nexus.relativeTargetPortId, nexus.targetPort);
     // The hot path: nothing reserved, nothing to check (every READ and WRITE comes here).
     if (!this.spc2 && !this.state.reservation) return false;

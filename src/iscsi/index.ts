@@ -27,7 +27,6 @@ export * from './reject.js';
 export * from './async-message.js';
 export * from './snack.js';
 export * from './lun.js';
-export * from './input-queue.js';
 export * from './pdu-parser.js';
 export * from './pdu-writer.js';
 export * from './operational-keys.js';

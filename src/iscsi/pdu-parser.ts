@@ -23,10 +23,9 @@
  *
  * A data segment inside one received chunk is handed over as a view of that chunk.
  */
-import { crc32c } from '../util/index.js';
+import { ByteQueue, crc32c } from '../util/index.js';
 import { BHS_SIZE, bhsDataSegmentLength, padLength } from './bhs.js';
 import { IscsiProtocolError } from './errors.js';
-import { InputQueue } from './input-queue.js';
 
 export type ParsedPdu =
   | {
@@ -52,7 +51,7 @@ export interface ParserSettings {
 const EMPTY = Buffer.alloc(0);
 
 export class PduParser {
-  private readonly q = new InputQueue();
+  private readonly q = new ByteQueue();
   private state: State = { s: 'header' };
   settings: ParserSettings;
   /**

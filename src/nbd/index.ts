@@ -21,7 +21,6 @@ export * from './meta-context-reply.js';
 export * from './request.js';
 export * from './simple-reply.js';
 export * from './structured-reply.js';
-export * from './byte-queue.js';
 export * from './option-parser.js';
 export * from './request-parser.js';
 export * from './negotiation.js';

@@ -11,7 +11,7 @@
  * dropped) and reported as `too-big`, so the negotiation can answer it (NBD_REP_ERR_TOO_BIG) and
  * go on: the stream stays in sync. A bad magic throws NbdProtocolError (drop the connection).
  */
-import { ByteQueue } from './byte-queue.js';
+import { ByteQueue } from '../util/index.js';
 import { CLIENT_FLAGS_SIZE, decodeClientFlags, type ClientFlags } from './client-flags.js';
 import { decodeOptionHeader, OPTION_HEADER_SIZE } from './option-request.js';
 

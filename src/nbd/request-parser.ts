@@ -18,7 +18,7 @@
  *
  * A payload inside one received chunk is handed over as a view of that chunk (no copy).
  */
-import { ByteQueue } from './byte-queue.js';
+import { ByteQueue } from '../util/index.js';
 import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
 import { NbdProtocolError } from './errors.js';
 import { decodeExtendedRequest, EXTENDED_REQUEST_SIZE } from './extended-request.js';

@@ -4,3 +4,4 @@ export * from './size.js';
 export * from './bytes.js';
 export * from './locks.js';
 export * from './crc32c.js';
+export * from './byte-queue.js';

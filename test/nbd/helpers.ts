@@ -13,7 +13,6 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import type { BlockDevice } from '../../src/block/index.js';
 import {
-  ByteQueue,
   CHUNK_HEADER_SIZE,
   decodeChunkHeader,
   decodeExtendedChunkHeader,
@@ -43,6 +42,7 @@ import {
   type NbdServerOptions,
   type RequestHeader,
 } from '../../src/nbd/index.js';
+import { ByteQueue } from '../../src/util/index.js';
 
 export interface Served {
   server: NbdServer;

@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ByteQueue,
   NBD_CMD,
   NBD_OPT,
   NbdProtocolError,
@@ -148,17 +147,4 @@ test('request parser: a 4 GiB write is skipped in constant memory', () => {
   p.push(encodeRequest({ flags: 0, type: NBD_CMD.FLUSH, handle: 10n, offset: 0, length: 0 }));
   const r = p.next();
   assert.ok(r?.kind === 'request' && r.header.handle === 10n);
-});
-
-test('byte queue: take, copyInto and skip across chunks', () => {
-  const q = new ByteQueue();
-  q.push(Buffer.from('abc'));
-  q.push(Buffer.alloc(0));
-  q.push(Buffer.from('defg'));
-  assert.equal(q.length, 7);
-  assert.equal(q.take(2).toString(), 'ab');
-  assert.equal(q.take(3).toString(), 'cde');
-  assert.equal(q.skip(10), 2);
-  assert.equal(q.length, 0);
-  assert.throws(() => q.take(1), RangeError);
 });

@@ -1,9 +1,10 @@
 /**
  * The bytes received on a connection and not yet parsed: a queue of the socket's chunks with a
- * read position in the first one. The parsers (option-parser.ts, request-parser.ts) ask it for
- * exactly the bytes of one field or message, so nothing is copied until a message is known to be
- * complete, and a message that lies inside one chunk is never copied at all (`take` returns a
- * view of the chunk).
+ * read position in the first one. The transports' parsers (nbd/option-parser.ts,
+ * nbd/request-parser.ts, iscsi/pdu-parser.ts) ask it for exactly the bytes of one field or
+ * message, so nothing is copied until a message is known to be complete, and a message that lies
+ * inside one chunk is never copied at all (`take` returns a view of the chunk). `copyInto` moves
+ * bytes straight to their final place when a message straddles chunks.
  *
  * Invariant: `length` is the sum of the unread bytes of every queued chunk, and no queued chunk is
  * empty.
@@ -23,6 +24,22 @@ export class ByteQueue {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.total += chunk.length;
+  }
+
+  /** The byte at `i` (i < length) from the read position, without consuming anything. */
+  byteAt(i: number): number {
+    let at = this.pos + i;
+    for (const c of this.chunks) {
+      if (at < c.length) return c[at]!;
+      at -= c.length;
+    }
+    throw new RangeError(`byteAt(${i}) with ${this.total} bytes queued`);
+  }
+
+  /** True when the next `n` bytes (n <= length) lie in one received chunk (`take` is a view). */
+  contiguous(n: number): boolean {
+    const c = this.chunks[0];
+    return c !== undefined && c.length - this.pos >= n;
   }
 
   /**

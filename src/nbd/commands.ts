@@ -16,7 +16,7 @@
  * buffer. The runs are found in the data just read (zeroRuns), not by a block status lookup,
  * which costs a SEEK_HOLE per read on raw files (a scan to the end of the data on tmpfs).
  */
-import type { Extent } from '../block/index.js';
+import { pageAlignedSlice, type Extent } from '../block/index.js';
 import {
   CONTEXT_ALLOCATION_DEPTH,
   CONTEXT_BASE_ALLOCATION,
@@ -29,7 +29,6 @@ import {
 } from './constants.js';
 import { toNbdErrno } from './errno.js';
 import type { MetaContext, Session } from './negotiation.js';
-import { replyBuffer } from './reply-buffers.js';
 import { EXTENDED_REPLIES, SIMPLE_REPLIES, STRUCTURED_REPLIES, type ReplyStyle } from './reply-style.js';
 import type { RequestHeader } from './request.js';
 import type { BlockStatusDescriptor } from './structured-reply.js';
@@ -108,7 +107,8 @@ async function trim(h: RequestHeader, s: Session): Promise<void> {
 async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Buffer[]> {
   if (h.length === 0 && style.structured) return [style.none(h)];
   const room = style.dataHeaderSize;
-  const b = replyBuffer(room, h.length);
+  // The data part starts on a page, its reply header in the room before it (block/page-slabs.ts).
+  const b = pageAlignedSlice(room, h.length);
   const data = b.subarray(room);
   await s.export.device.read(h.offset, data);
   // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.

@@ -29,7 +29,6 @@ export * from './commands.js';
 export * from './connection.js';
 export * from './server.js';
 export * from './tls.js';
-export * from './reply-buffers.js';
 export * from './extended-request.js';
 export * from './extended-reply.js';
 export * from './reply-style.js';

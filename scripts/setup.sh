@@ -19,6 +19,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # installs it when it runs, without letting the package start a tgtd on port 3260.
 command -v iscsi-test-cu >/dev/null 2>&1 || need+=(libiscsi-bin)
 compgen -G '/usr/lib/*/qemu/block-iscsi.so' >/dev/null || need+=(qemu-block-extra)
+# A C compiler: `npm run conformance` builds a small LD_PRELOAD shim with cc; g++ and make build
+# the native helper (node-gyp).
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

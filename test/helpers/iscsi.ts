@@ -12,8 +12,7 @@
  */
 import { after } from 'node:test';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import fs from 'node:fs';
-import { run } from '../nbd/helpers.js';
+import { qemuIscsiDriver, skipWithout } from './tools.js';
 import {
   startVdiskIscsi,
   vdiskIscsiAvailable,
@@ -30,32 +29,14 @@ export async function serveVdiskIscsi(opts: StartOptions): Promise<IscsiTarget> 
   return t;
 }
 
-const known = new Map<string, boolean>();
-const VERSION_ARGS: Record<string, string[]> = {
-  'iscsi-inq': ['--usage'],
-  'iscsi-ls': ['--usage'],
-  'iscsi-perf': ['-h'],
-  'iscsi-test-cu': ['-l'],
-  'iscsi-readcapacity16': ['--usage'],
-};
-
 /** False when every peer is there, else the reason to skip. */
-export async function skipWithoutIscsiPeers(
+export function skipWithoutIscsiPeers(
   tools: string[] = ['iscsi-inq', 'iscsi-ls', 'qemu-img', 'qemu-io'],
-): Promise<string | false> {
-  for (const t of tools) {
-    if (!known.has(t)) {
-      const r = await run(t, VERSION_ARGS[t] ?? ['--version'], 10_000);
-      // iscsi-perf prints its usage and exits 1 on -h; only a missing binary is fatal.
-      known.set(t, r.status !== 127);
-    }
-    if (!known.get(t)) return `${t} is not installed (bash scripts/setup.sh)`;
-  }
-  if (tools.some((t) => t.startsWith('qemu'))) {
-    const drivers = ['/usr/lib/x86_64-linux-gnu/qemu', '/usr/lib/aarch64-linux-gnu/qemu', '/usr/lib/qemu'];
-    if (!drivers.some((d) => fs.existsSync(`${d}/block-iscsi.so`))) {
-      return "QEMU's iscsi driver is not installed (Debian: qemu-block-extra; bash scripts/setup.sh)";
-    }
+): string | false {
+  const missing = skipWithout(...tools);
+  if (missing) return missing;
+  if (tools.some((t) => t.startsWith('qemu')) && !qemuIscsiDriver()) {
+    return "QEMU's iscsi driver is not installed (Debian: qemu-block-extra; bash scripts/setup.sh)";
   }
   if (!vdiskIscsiAvailable()) return 'this build has no `vdisk iscsi serve`';
   return false;

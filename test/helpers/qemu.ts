@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { skipWithout } from './tools.js';
 import fs from 'node:fs';
 import { type BlockErrorCode, isBlockError } from '../../src/util/index.js';
 
@@ -32,12 +33,9 @@ function describe(r: ToolResult): string {
   return `${r.cmd} -> exit ${r.status}\n${r.stdout}${r.stderr}`;
 }
 
-let available: boolean | undefined;
-/** False (skip) or the reason to skip tests that need qemu-img and qemu-io. */
+/** False, or the reason to skip tests that need qemu-img and qemu-io. */
 export function skipWithoutQemu(): string | false {
-  available ??=
-    runTool('qemu-img', ['--version']).status === 0 && runTool('qemu-io', ['--version']).status === 0;
-  return available ? false : 'qemu-img/qemu-io are not installed (Debian: apt-get install qemu-utils)';
+  return skipWithout('qemu-img', 'qemu-io');
 }
 
 export function qemuImg(args: string[]): ToolResult {

@@ -40,7 +40,6 @@ import {
   type TextPairs,
 } from '../../src/iscsi/index.js';
 import { crc32c } from '../../src/util/index.js';
-import { run } from '../nbd/helpers.js';
 
 export const TARGET = 'iqn.2026-11.io.vdisk.test:disk';
 export const INITIATOR = 'iqn.2026-11.io.vdisk.test:initiator';
@@ -430,15 +429,4 @@ export class RawInitiator {
 
 export { run, describeRun, type RunResult } from '../nbd/helpers.js';
 
-const available = new Map<string, boolean>();
-/** False when every tool is installed, else the reason to skip. */
-export async function skipWithout(...tools: string[]): Promise<string | false> {
-  for (const t of tools) {
-    if (!available.has(t)) {
-      const r = await run('sh', ['-c', `command -v ${t}`], 5000);
-      available.set(t, r.status === 0);
-    }
-    if (!available.get(t)) return `${t} is not installed (see scripts/setup.sh)`;
-  }
-  return false;
-}
+export { skipWithout } from '../helpers/tools.js';

@@ -97,20 +97,7 @@ export function describeRun(r: RunResult): string {
   return `${r.cmd} -> exit ${r.status}\n${r.stdout}${r.stderr}`;
 }
 
-const availability = new Map<string, boolean>();
-/** How to ask a tool for its version, where `--version` is not it. */
-const VERSION_ARGS: Record<string, string[]> = { openssl: ['version'] };
-/** False when every tool runs, else the reason to skip. */
-export async function skipWithout(...tools: string[]): Promise<string | false> {
-  for (const t of tools) {
-    if (!availability.has(t)) {
-      const r = await run(t, VERSION_ARGS[t] ?? ['--version'], 10_000);
-      availability.set(t, r.status === 0);
-    }
-    if (!availability.get(t)) return `${t} is not installed (see scripts/setup.sh)`;
-  }
-  return false;
-}
+export { skipWithout } from '../helpers/tools.js';
 
 /** A byte-level NBD client over our codecs. */
 export class RawClient {

@@ -176,3 +176,13 @@ export function aioEngine(mode: AioMode): AioEngine {
   }
   return e;
 }
+
+/** Why this host cannot run the engine for `mode` (the kernel's refusal), or undefined when it can. */
+export function aioUnavailable(mode: AioMode): string | undefined {
+  try {
+    aioEngine(mode);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   AIO_MODES,
+  aioUnavailable,
   aioEngine,
   HostFile,
   parseAioMode,
@@ -25,15 +26,6 @@ const dir = tmpDir('vdisk-aio-');
 const noDirect = directIoUnavailable(dir);
 const KiB = 1024;
 
-function unavailable(mode: AioMode): string | undefined {
-  try {
-    aioEngine(mode);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
 function pattern(len: number, seed: number): Buffer {
   const b = Buffer.alloc(len);
   for (let i = 0; i < len; i++) b[i] = (i * 7 + seed * 13) % 253;
@@ -46,7 +38,7 @@ function cacheFor(mode: AioMode): CacheMode {
 }
 
 for (const mode of AIO_MODES) {
-  const why = unavailable(mode) ?? (mode === 'native' ? noDirect : undefined);
+  const why = aioUnavailable(mode) ?? (mode === 'native' ? noDirect : undefined);
   describe(`aio=${mode}`, { skip: why }, () => {
     test('1000 concurrent 4 KiB writes, then reads, move the same bytes (more than the queue depth)', async () => {
       const file = path.join(dir, `many-${mode}.raw`);

@@ -6,45 +6,20 @@
  * secret refused, a config file with two targets, SIGTERM with a clean exit, and bad arguments
  * answered with one line and exit 1.
  */
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnServing, VDISK, type ServingProcess } from '../helpers/serve.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { describeRun, run, skipWithout } from './helpers.js';
 
-const VDISK = path.resolve('bin/vdisk.js');
 const skip = await skipWithout('iscsi-inq', 'iscsi-ls', 'qemu-io', 'qemu-img');
 const IQN = 'iqn.2026-11.io.vdisk.test:cli';
 
-interface Server {
-  proc: ChildProcess;
-  urls: string[];
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-async function startServer(args: string[], luns = 1): Promise<Server> {
-  const proc = spawn(process.execPath, [VDISK, 'iscsi', 'serve', '--portal', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  after(() => {
-    proc.kill('SIGKILL');
-  });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const urls = await new Promise<string[]>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const lines = out.split('\n').filter(Boolean);
-      if (lines.length >= luns && out.endsWith('\n')) resolve(lines);
-    });
-    void exited.then((code) => reject(new Error(`vdisk iscsi serve exited ${code}: ${err}`)));
-  });
-  return { proc, urls, exited, stderr: () => err };
+async function startServer(args: string[], luns = 1): Promise<ServingProcess & { urls: string[] }> {
+  const s = await spawnServing(['iscsi', 'serve', '--portal', '127.0.0.1:0', ...args], luns);
+  return { ...s, urls: s.lines };
 }
 
 async function ok(cmd: string, args: string[]): Promise<string> {

@@ -8,57 +8,22 @@
  *   answered with ESHUTDOWN, the process exits 0 and the image is clean;
  * - export names, descriptions, -r, a Unix socket, and bad arguments answered with one line.
  */
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { aioEngine, type AioMode } from '../../src/block/index.js';
+import { aioUnavailable } from '../../src/block/index.js';
 import { NBD_CMD, NBD_ERRNO } from '../../src/nbd/index.js';
 import { assertQemuCheckClean, pattern, qemuImgOk, qemuIo, qemuIoOk, readAt } from '../helpers/qemu.js';
+import { spawnServing, VDISK, type ServingProcess } from '../helpers/serve.js';
 import { directIoUnavailable, tmpDir } from '../helpers/tmp.js';
 import { describeRun, RawClient, run, skipWithout } from './helpers.js';
 
-const VDISK = path.resolve('bin/vdisk.js');
 const skip = await skipWithout('qemu-img', 'qemu-io', 'nbdinfo');
 
-interface Server {
-  proc: ChildProcess;
-  uris: string[];
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
 /** Starts `vdisk nbd serve ARGS` and waits for the URIs it prints. */
-async function startServer(args: string[], exports = 1): Promise<Server> {
-  const proc = spawn(process.execPath, [VDISK, 'nbd', 'serve', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  after(() => {
-    proc.kill('SIGKILL');
-  });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const uris = await new Promise<string[]>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const lines = out.split('\n').filter(Boolean);
-      if (lines.length >= exports && out.endsWith('\n')) resolve(lines);
-    });
-    void exited.then((code) => reject(new Error(`vdisk nbd serve exited ${code}: ${err}`)));
-  });
-  return { proc, uris, exited, stderr: () => err };
-}
-
-/** Why this host cannot run an aio engine (the open's own message), or undefined. */
-function aioUnavailable(mode: AioMode): string | undefined {
-  try {
-    aioEngine(mode);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
+async function startServer(args: string[], exports = 1): Promise<ServingProcess & { uris: string[] }> {
+  const s = await spawnServing(['nbd', 'serve', ...args], exports);
+  return { ...s, uris: s.lines };
 }
 
 const portOf = (uri: string): number => Number(/:(\d+)\//.exec(uri)![1]);

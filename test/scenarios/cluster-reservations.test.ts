@@ -10,9 +10,8 @@
  * - fence_scsi: a fenced node's key is removed (PREEMPT AND ABORT) and its writes are refused,
  *   while the surviving nodes keep writing, across the same kill -9.
  */
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { encodeProutParameters } from '../../src/scsi/reservations/data/prout-parameters.js';
@@ -20,10 +19,10 @@ import { decodeFullStatus } from '../../src/scsi/reservations/data/read-full-sta
 import { decodeReadKeys } from '../../src/scsi/reservations/data/read-keys.js';
 import { decodeReadReservation } from '../../src/scsi/reservations/data/read-reservation.js';
 import { RawInitiator } from '../iscsi/helpers.js';
+import { spawnServing, type ServingProcess } from '../helpers/serve.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { run } from '../nbd/helpers.js';
 
-const VDISK = path.resolve('bin/vdisk.js');
 const IQN = 'iqn.2026-11.io.vdisk:cluster';
 const RESERVATION_CONFLICT = 0x18;
 
@@ -31,37 +30,29 @@ const RESERVATION_CONFLICT = 0x18;
 const SA = { REGISTER: 0, RESERVE: 1, RELEASE: 2, CLEAR: 3, PREEMPT: 4, PREEMPT_AND_ABORT: 5 } as const;
 const TYPE = { WE_RO: 5 } as const;
 
-interface Server {
-  proc: ChildProcess;
+interface Server extends ServingProcess {
   port: number;
-  exited: Promise<number | null>;
   /** The output lines after the first (the nbd:// URL with --nbd). */
   more: string[];
 }
 
 async function serve(image: string, stateDir: string, extra: string[] = []): Promise<Server> {
-  const proc = spawn(
-    process.execPath,
-    [VDISK, 'iscsi', 'serve', '--target', IQN, '--portal', '127.0.0.1:0', '--lun', `0=${image}`, ...extra],
-    { env: { ...process.env, VDISK_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  after(() => {
-    proc.kill('SIGKILL');
+  const args = [
+    'iscsi',
+    'serve',
+    '--target',
+    IQN,
+    '--portal',
+    '127.0.0.1:0',
+    '--lun',
+    `0=${image}`,
+    ...extra,
+  ];
+  const s = await spawnServing(args, extra.includes('--nbd') ? 2 : 1, {
+    ...process.env,
+    VDISK_STATE_DIR: stateDir,
   });
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const want = extra.includes('--nbd') ? 2 : 1;
-  const lines = await new Promise<string[]>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const ls = out.split('\n').filter(Boolean);
-      if (ls.length >= want && out.endsWith('\n')) resolve(ls);
-    });
-    void exited.then((code) => reject(new Error(`vdisk iscsi serve exited ${code}: ${err}`)));
-  });
-  return { proc, port: Number(/:(\d+)\//.exec(lines[0]!)![1]), exited, more: lines.slice(1) };
+  return { ...s, port: Number(/:(\d+)\//.exec(s.lines[0]!)![1]), more: s.lines.slice(1) };
 }
 
 interface Result {

@@ -10,63 +10,33 @@
  *   and every block that some write covered holds one of the patterns written to it.
  * - The image is clean for `qemu-img check` after the server stops.
  */
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { assertQemuCheckClean, qemuImgOk } from '../helpers/qemu.js';
+import { spawnServing, type ServingProcess } from '../helpers/serve.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { RawInitiator } from '../iscsi/helpers.js';
 import { describeRun, run, skipWithout } from '../nbd/helpers.js';
 
-const VDISK = path.resolve('bin/vdisk.js');
 const IQN = 'iqn.2026-11.io.vdisk:shared';
 const SECTOR = 512;
 const skip = await skipWithout('qemu-io', 'qemu-img');
 
-interface Server {
-  proc: ChildProcess;
+interface Server extends ServingProcess {
   iscsi: string;
   nbd: string;
-  exited: Promise<number | null>;
-  stderr: () => string;
 }
 
+/** `vdisk iscsi serve` of one image with --nbd: its iscsi:// and nbd:// URLs. */
 async function serve(image: string, stateDir: string): Promise<Server> {
-  const proc = spawn(
-    process.execPath,
-    [
-      VDISK,
-      'iscsi',
-      'serve',
-      '--target',
-      IQN,
-      '--portal',
-      '127.0.0.1:0',
-      '--lun',
-      `0=${image}`,
-      '--nbd',
-      '127.0.0.1:0',
-    ],
-    { env: { ...process.env, VDISK_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  after(() => {
-    proc.kill('SIGKILL');
+  const args = ['iscsi', 'serve', '--target', IQN, '--portal', '127.0.0.1:0', '--lun', `0=${image}`];
+  const s = await spawnServing([...args, '--nbd', '127.0.0.1:0'], 2, {
+    ...process.env,
+    VDISK_STATE_DIR: stateDir,
   });
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const lines = await new Promise<string[]>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const ls = out.split('\n').filter(Boolean);
-      if (ls.length >= 2 && out.endsWith('\n')) resolve(ls);
-    });
-    void exited.then((code) => reject(new Error(`vdisk iscsi serve exited ${code}: ${err}`)));
-  });
-  return { proc, iscsi: lines[0]!, nbd: lines[1]!, exited, stderr: () => err };
+  return { ...s, iscsi: s.lines[0]!, nbd: s.lines[1]! };
 }
 
 /** qemu-io on a URL, raw protocol driver, commands in order; fails the test on any failure. */

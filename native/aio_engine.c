@@ -40,6 +40,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_check.h"
+
 enum { KIND_URING = 1, KIND_LINUX_AIO = 2 };
 enum { OP_READ = 0, OP_WRITE = 1, OP_FDATASYNC = 2, OP_FSYNC = 3 };
 
@@ -80,13 +82,6 @@ static napi_value throw_errno(napi_env env, int e, const char *what) {
   return NULL;
 }
 
-#define CHECK_OK(call)                                                                   \
-  do {                                                                                   \
-    if ((call) != napi_ok) {                                                             \
-      napi_throw_error(env, "EVDISKNATIVE", "N-API call failed: " #call);               \
-      return NULL;                                                                       \
-    }                                                                                    \
-  } while (0)
 
 /* ---- io_uring setup ---------------------------------------------------------------- */
 
@@ -345,7 +340,7 @@ static engine_t *get_engine(napi_env env, napi_value v) {
 static napi_value aio_create(napi_env env, napi_callback_info info) {
   napi_value argv[4], result, name;
   size_t argc = 4;
-  CHECK_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4) {
     napi_throw_type_error(env, "EINVAL", "aioCreate(kind, depth, results, onComplete)");
     return NULL;
@@ -353,13 +348,13 @@ static napi_value aio_create(napi_env env, napi_callback_info info) {
   char kind[16];
   size_t klen;
   uint32_t depth;
-  CHECK_OK(napi_get_value_string_utf8(env, argv[0], kind, sizeof kind, &klen));
-  CHECK_OK(napi_get_value_uint32(env, argv[1], &depth));
+  CHECK(napi_get_value_string_utf8(env, argv[0], kind, sizeof kind, &klen));
+  CHECK(napi_get_value_uint32(env, argv[1], &depth));
   napi_typedarray_type type;
   size_t length, byte_offset;
   void *data;
   napi_value ab;
-  CHECK_OK(napi_get_typedarray_info(env, argv[2], &type, &length, &data, &ab, &byte_offset));
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &data, &ab, &byte_offset));
   if (type != napi_int32_array || depth == 0 || depth > 4096 || length < 2 * (size_t)depth) {
     napi_throw_range_error(env, "EINVAL", "aioCreate: depth 1..4096 and an Int32Array of 2 * depth");
     return NULL;
@@ -390,23 +385,23 @@ static napi_value aio_create(napi_env env, napi_callback_info info) {
     return throw_errno(env, -r, k == KIND_URING ? "io_uring_setup" : "io_setup");
   }
   uv_loop_t *loop;
-  CHECK_OK(napi_get_uv_event_loop(env, &loop));
+  CHECK(napi_get_uv_event_loop(env, &loop));
   uv_poll_init(loop, &e->poll, e->efd);
   e->poll.data = e;
   uv_poll_start(&e->poll, UV_READABLE, on_ready);
   uv_unref((uv_handle_t *)&e->poll);
-  CHECK_OK(napi_create_reference(env, argv[3], 1, &e->callback));
-  CHECK_OK(napi_create_reference(env, argv[2], 1, &e->results_ref));
-  CHECK_OK(napi_create_string_utf8(env, "vdisk.aio", NAPI_AUTO_LENGTH, &name));
-  CHECK_OK(napi_async_init(env, NULL, name, &e->async_ctx));
-  CHECK_OK(napi_create_external(env, e, engine_finalize, NULL, &result));
+  CHECK(napi_create_reference(env, argv[3], 1, &e->callback));
+  CHECK(napi_create_reference(env, argv[2], 1, &e->results_ref));
+  CHECK(napi_create_string_utf8(env, "vdisk.aio", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &e->async_ctx));
+  CHECK(napi_create_external(env, e, engine_finalize, NULL, &result));
   return result;
 }
 
 static napi_value aio_submit(napi_env env, napi_callback_info info) {
   napi_value argv[7], result;
   size_t argc = 7;
-  CHECK_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 7) {
     napi_throw_type_error(env, "EINVAL", "aioSubmit(engine, op, fd, buf, pos, id, rwFlags)");
     return NULL;
@@ -416,18 +411,18 @@ static napi_value aio_submit(napi_env env, napi_callback_info info) {
   int32_t op, fd, rw_flags;
   uint32_t id;
   int64_t pos;
-  CHECK_OK(napi_get_value_int32(env, argv[1], &op));
-  CHECK_OK(napi_get_value_int32(env, argv[2], &fd));
-  CHECK_OK(napi_get_value_int64(env, argv[4], &pos));
-  CHECK_OK(napi_get_value_uint32(env, argv[5], &id));
-  CHECK_OK(napi_get_value_int32(env, argv[6], &rw_flags));
+  CHECK(napi_get_value_int32(env, argv[1], &op));
+  CHECK(napi_get_value_int32(env, argv[2], &fd));
+  CHECK(napi_get_value_int64(env, argv[4], &pos));
+  CHECK(napi_get_value_uint32(env, argv[5], &id));
+  CHECK(napi_get_value_int32(env, argv[6], &rw_flags));
   void *buf = NULL;
   size_t len = 0;
   if (op == OP_READ || op == OP_WRITE) {
     napi_typedarray_type type;
     napi_value ab;
     size_t byte_offset;
-    CHECK_OK(napi_get_typedarray_info(env, argv[3], &type, &len, &buf, &ab, &byte_offset));
+    CHECK(napi_get_typedarray_info(env, argv[3], &type, &len, &buf, &ab, &byte_offset));
     if (len > 0x7ffff000) {
       napi_throw_range_error(env, "EINVAL", "aioSubmit: transfer too large");
       return NULL;
@@ -439,21 +434,21 @@ static napi_value aio_submit(napi_env env, napi_callback_info info) {
   int r = e->kind == KIND_URING ? uring_submit(e, op, fd, buf, len, pos, id, rw_flags)
                                 : linux_aio_submit(e, op, fd, buf, len, pos, id, rw_flags);
   if (r == 0 && e->inflight++ == 0) uv_ref((uv_handle_t *)&e->poll);
-  CHECK_OK(napi_create_int32(env, r, &result));
+  CHECK(napi_create_int32(env, r, &result));
   return result;
 }
 
 static napi_value aio_close(napi_env env, napi_callback_info info) {
   napi_value argv[1], undef;
   size_t argc = 1;
-  CHECK_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *p = NULL;
   if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
     napi_throw_type_error(env, "EINVAL", "aioClose(engine)");
     return NULL;
   }
   engine_close(p);
-  CHECK_OK(napi_get_undefined(env, &undef));
+  CHECK(napi_get_undefined(env, &undef));
   return undef;
 }
 

@@ -41,13 +41,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                                      \
-  do {                                                                                   \
-    if ((call) != napi_ok) {                                                             \
-      napi_throw_error(env, "EVDISKNATIVE", "N-API call failed: " #call);               \
-      return NULL;                                                                       \
-    }                                                                                    \
-  } while (0)
+#include "napi_check.h"
 
 static const char *errno_name(int e) {
   switch (e) {

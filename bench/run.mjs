@@ -10,6 +10,7 @@ const BENCHMARKS = {
   convert: () => import('./convert.mjs'),
   nbd: () => import('./nbd.mjs'),
   iscsi: () => import('./iscsi.mjs'),
+  aio: () => import('./aio.mjs'),
 };
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

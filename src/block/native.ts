@@ -89,10 +89,11 @@ const PAGE = 4096;
 
 /**
  * An uninitialised Buffer of `size` bytes that starts on a page boundary, carved from an ordinary
- * Node allocation (garbage collected, counted by V8 like any Buffer). The kernel copies file data
- * into page-aligned memory several times faster than into memory at malloc's 16-byte alignment
- * (measured here: 1 GiB from the page cache in 80-100 ms against 440-530 ms), so buffers that
- * large reads and writes go through should come from here.
+ * Node allocation (garbage collected, counted by V8 like any Buffer). Large Node Buffers of a
+ * fresh process start 16 bytes into a page (malloc's header on an mmap'd chunk), and the kernel's
+ * copy from the page cache into a buffer at that offset measured about 5x slower than into a
+ * page-aligned one (`npm run bench -- aio`: about 400-480 against 72-100 ms per GiB; offsets 64 and
+ * 2832 were as fast as 0). Buffers that large reads fill should come from here.
  */
 export function pageAlignedBuffer(size: number): Buffer {
   const raw = Buffer.allocUnsafeSlow(size + PAGE - 1);

@@ -3,8 +3,8 @@
  * both transports (NBD reply buffers, SCSI Data-In).
  *
  * Two costs meet here. Node pools only allocations under 4 KiB, so a fresh buffer per 4 KiB read
- * is a fresh ArrayBuffer and garbage-collection work; and the kernel copies page-cache data into
- * memory at malloc's 16-byte alignment several times slower than into page-aligned memory
+ * is a fresh ArrayBuffer and garbage-collection work; and a buffer 16 bytes into a page, where
+ * large Node Buffers start, is filled from the page cache about 5x slower than a page-aligned one
  * (native.ts, pageAlignedBuffer). So the data part of every carved buffer starts on a page, with
  * `room` bytes before it for a protocol header that is sent in the same write. A slab is freed by
  * the garbage collector once the last view into it is gone; a request above SLAB_MAX gets its own

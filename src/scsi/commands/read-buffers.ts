@@ -1,6 +1,6 @@
 /**
  * Data-In buffers for block reads, all page-aligned (block/native.ts: the kernel's page-cache
- * copy into a misaligned buffer is several times slower):
+ * copy into a buffer 16 bytes into a page, where large Node Buffers start, is about 5x slower):
  *
  * - up to SLAB_MAX, views carved from shared 1 MiB slabs (block/page-slabs.ts, the same carving
  *   as NBD's read replies): a 4 KiB READ is the hot path, and a fresh allocation per read was

@@ -60,9 +60,17 @@ export function dataOutFor(ctx: CommandContext, need: number, blockSize: number)
   return d;
 }
 
-/** Reads [offset, offset + length) in device-sized pieces, into a page-aligned buffer (read-buffers.ts). */
-export async function readRange(lu: LogicalUnit, offset: number, length: number): Promise<Buffer> {
-  const buf = readBuffer(length);
+/**
+ * Reads [offset, offset + length) in device-sized pieces, into a page-aligned buffer
+ * (read-buffers.ts); `lend` when the buffer is to be the command's Data-In.
+ */
+export async function readRange(
+  lu: LogicalUnit,
+  offset: number,
+  length: number,
+  lend = false,
+): Promise<Buffer> {
+  const buf = readBuffer(length, lend);
   const max = lu.device.caps.maxTransfer;
   try {
     for (let done = 0; done < length; done += max) {

@@ -40,9 +40,14 @@ function pooled(length: number): Buffer {
   return buf;
 }
 
-/** An uninitialised, page-aligned buffer of `length` bytes. */
-export function readBuffer(length: number): Buffer {
-  if (length > POOL_BUFFER) return pageAlignedBuffer(length);
-  if (length > SLAB_MAX) return pooled(length);
-  return pageAlignedSlice(0, length);
+/**
+ * An uninitialised, page-aligned buffer of `length` bytes. `lend`: the buffer becomes a command's
+ * Data-In, which the transport hands back once sent, so a large one may come from the pool.
+ * Buffers the core reads for itself (VERIFY, COMPARE AND WRITE, copies) never leave the pool's
+ * stock: nothing would give them back.
+ */
+export function readBuffer(length: number, lend = false): Buffer {
+  if (length <= SLAB_MAX) return pageAlignedSlice(0, length);
+  if (lend && length <= POOL_BUFFER) return pooled(length);
+  return pageAlignedBuffer(length);
 }

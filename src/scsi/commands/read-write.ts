@@ -32,7 +32,7 @@ export async function read(ctx: CommandContext): Promise<CommandResult> {
   const c = decodeBlockCdb(ctx.cdb);
   const r = checkTransfer(ctx.lu, c, transferBlocks(c));
   if (r.length === 0) return {};
-  return { dataIn: await readRange(ctx.lu, r.offset, r.length) };
+  return { dataIn: await readRange(ctx.lu, r.offset, r.length, true) };
 }
 
 export async function write(ctx: CommandContext): Promise<CommandResult> {

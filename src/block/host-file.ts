@@ -14,10 +14,11 @@
  * `length` before any I/O, and a padded tail block is cut back to `length` (never to this write's
  * own end), so a concurrent extending write's data is never truncated away.
  *
- * Small transfers (up to NOWAIT_MAX bytes, not direct) first try to complete at once on the
- * event loop, without a thread-pool round trip: on tmpfs, where the page cache is the storage and
- * nothing waits for a disk, with plain pread/pwrite; elsewhere, reads with preadv2(RWF_NOWAIT),
- * which copies from the page cache and refuses (-1) when it would have to wait for the disk.
+ * Small transfers (up to NOWAIT_MAX bytes, not direct; writes on tmpfs up to IN_MEMORY_WRITE_MAX)
+ * first try to complete at once on the event loop, without a thread-pool round trip: on tmpfs,
+ * where the page cache is the storage and nothing waits for a disk, with plain pread/pwrite;
+ * elsewhere, reads with preadv2(RWF_NOWAIT), which copies from the page cache and refuses (-1)
+ * when it would have to wait for the disk.
  * Whatever they do not finish goes to the thread pool as before, so a slow disk never stalls the
  * event loop. Writes in writethrough mode always take the thread pool (O_DSYNC waits).
  *
@@ -60,6 +61,12 @@ const MAX_TRANSFER = 32 * 1024 * 1024;
 
 /** Transfers up to this size try the event loop first (see the file comment). */
 const NOWAIT_MAX = 64 * 1024;
+/**
+ * Writes to a file on tmpfs up to this size run on the event loop. Writes to one file serialise
+ * on its inode lock in the kernel, so the thread pool cannot overlap them; it only adds a hand-off
+ * (bench nbd, 1 MiB writes at QD8 on tmpfs: 2.1-2.5 GB/s through the pool, 3.0-3.2 GB/s here).
+ */
+const IN_MEMORY_WRITE_MAX = 1024 * 1024;
 
 /** statfs f_type of tmpfs: accepts O_DIRECT since Linux 6.6 but still goes through the page cache. */
 const TMPFS_MAGIC = 0x01021994;
@@ -238,7 +245,8 @@ export class HostFile implements BlockDevice {
 
   private async writeFully(buf: Buffer, pos: number): Promise<void> {
     let done = 0;
-    if (buf.length <= NOWAIT_MAX && this.align === 1 && !this.flags.writethrough) {
+    const now = buf.length <= (this.inMemory ? IN_MEMORY_WRITE_MAX : NOWAIT_MAX);
+    if (now && this.align === 1 && !this.flags.writethrough) {
       done = Math.max(0, this.writeNow(buf, pos));
     }
     try {

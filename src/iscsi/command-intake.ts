@@ -24,6 +24,7 @@
  */
 import type { ItNexus, ScsiResponse, ScsiTaskRouter } from '../scsi/index.js';
 import { ScsiStatus } from '../scsi/index.js';
+import { returnWriteBuffer, takeWriteBuffer } from '../util/index.js';
 import { extendedCdb, type Ahs } from './ahs.js';
 import { CommandTask, residual, taskAttribute } from './command-task.js';
 import { REJECT_REASON, RESERVED_TAG, SCSI_RESPONSE } from './constants.js';
@@ -33,7 +34,6 @@ import { decodeLun } from './lun.js';
 import type { OperationalParams } from './operational-keys.js';
 import type { PduWriter } from './pdu-writer.js';
 import { encodeR2t } from './r2t.js';
-import { returnWriteBuffer, takeWriteBuffer } from './write-buffers.js';
 import { decodeScsiCommand } from './scsi-command.js';
 import { encodeScsiResponse, senseDataSegment } from './scsi-response.js';
 import type { Session } from './session.js';

@@ -36,7 +36,6 @@ export * from './target.js';
 export * from './session.js';
 export * from './command-window.js';
 export * from './command-task.js';
-export * from './write-buffers.js';
 export * from './send-targets.js';
 export * from './text-exchange.js';
 export * from './transport-sense.js';

@@ -14,6 +14,10 @@
  * together: the socket is corked on the first and uncorked in setImmediate, so they leave in one
  * writev.
  *
+ * Input: a plain TCP socket is read into buffers of our own (util/socket-input.ts): small requests
+ * through a staging slab, the rest of a large write payload straight into its buffer. A socket
+ * that may become TLS, or a Node without user-buffer reads, is read through 'data' events.
+ *
  * Bounded memory (the client decides what it sends, never how much we hold):
  * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
  *   flight; past either, the connection stops parsing and pauses the socket, so TCP pushes back;
@@ -26,6 +30,7 @@
  * finished, even if the socket died first, so that the server can drain before the devices close.
  */
 import type net from 'node:net';
+import { readSocket, returnWriteBuffer, type InputReader } from '../util/index.js';
 import { NBD_CMD, NBD_ERRNO } from './constants.js';
 import { errorReply, runCommand } from './commands.js';
 import { NbdProtocolError } from './errors.js';
@@ -132,7 +137,7 @@ export class Connection {
   }
 
   private attach(s: net.Socket): void {
-    s.on('data', this.onData);
+    if (this.ctx.startTls || !readSocket(s, this.input)) s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
@@ -156,6 +161,18 @@ export class Connection {
       this.pump();
     }
     // 'tls', 'draining', 'closed': input after STARTTLS, DISC or EOF is not read.
+  };
+
+  private readonly input: InputReader = {
+    directTarget: () => (this.phase === 'transmission' ? this.requests?.directTarget() : undefined),
+    received: (chunk, n) => {
+      if (chunk) {
+        this.onData(chunk);
+      } else if (this.requests) {
+        this.requests.directReceived(n);
+        if (this.phase === 'transmission') this.pump();
+      }
+    },
   };
 
   private readonly onDrain = (): void => {
@@ -332,14 +349,15 @@ export class Connection {
       this.send(errorReply(h, s, bad.errno, bad.message));
       return;
     }
-    this.run(h, r.payload, s);
+    this.run(h, r.payload, s, r.pooled === true);
   }
 
-  private run(h: RequestHeader, payload: Buffer | undefined, s: Session): void {
+  private run(h: RequestHeader, payload: Buffer | undefined, s: Session, pooled: boolean): void {
     const cost = h.type === NBD_CMD.READ || h.type === NBD_CMD.WRITE ? h.length : 0;
     this.inflight++;
     this.inflightBytes += cost;
     void runCommand(h, payload, s).then((reply) => {
+      if (pooled && payload) returnWriteBuffer(payload);
       this.inflight--;
       this.inflightBytes -= cost;
       this.send(reply);

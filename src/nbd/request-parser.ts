@@ -16,19 +16,34 @@
  * consumes its payload. Only a bad magic, or a payload length too large to count (2^53 bytes or
  * more), makes the stream untrustworthy: they throw NbdProtocolError.
  *
- * A payload inside one received chunk is handed over as a view of that chunk (no copy).
+ * A payload inside one received chunk is handed over as a view of that chunk (no copy). The rest
+ * of a large payload (DIRECT_MIN bytes or more still to come) can be read straight into the
+ * payload's own buffer: `directTarget` names it, `directReceived` counts what landed there
+ * (util/socket-input.ts).
  */
-import { ByteQueue } from '../util/index.js';
+import { ByteQueue, takeWriteBuffer } from '../util/index.js';
 import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
 import { NbdProtocolError } from './errors.js';
 import { decodeExtendedRequest, EXTENDED_REQUEST_SIZE } from './extended-request.js';
 import { decodeRequest, REQUEST_SIZE, type RequestHeader } from './request.js';
 
 export type ParsedRequest =
-  | { kind: 'request'; header: RequestHeader; payload: Buffer | undefined }
+  | {
+      kind: 'request';
+      header: RequestHeader;
+      payload: Buffer | undefined;
+      /** The payload came from util/write-buffers.ts: give it back once the write has settled. */
+      pooled?: boolean;
+    }
   | { kind: 'skipped-payload'; header: RequestHeader };
 
-type State = { s: 'header' } | { s: 'payload'; header: RequestHeader } | { s: 'skip'; left: number };
+type State =
+  | { s: 'header' }
+  | { s: 'payload'; header: RequestHeader; buf: Buffer | undefined; filled: number }
+  | { s: 'skip'; left: number };
+
+/** A payload with fewer bytes than this still to come is read through the staging buffer. */
+const DIRECT_MIN = 64 * 1024;
 
 export class RequestParser {
   private readonly q = new ByteQueue();
@@ -49,12 +64,38 @@ export class RequestParser {
 
   /** Bytes received and not yet consumed. */
   get buffered(): number {
-    return this.q.length;
+    const st = this.state;
+    return this.q.length + (st.s === 'payload' && st.buf ? st.filled : 0);
   }
 
   /** True between requests: no header or payload is partly received. */
   get idle(): boolean {
     return this.state.s === 'header' && this.q.length === 0;
+  }
+
+  /**
+   * Where the next bytes read should go when they all belong to a large payload: the unfilled
+   * rest of the payload's buffer (what was queued is moved into it first). Undefined otherwise.
+   */
+  directTarget(): Buffer | undefined {
+    const st = this.state;
+    if (st.s !== 'payload') return undefined;
+    if (!st.buf) {
+      if (st.header.length - this.q.length < DIRECT_MIN) return undefined;
+      st.buf = takeWriteBuffer(st.header.length);
+      st.filled = this.q.length;
+      this.q.copyInto(st.buf, 0, st.filled);
+    }
+    return st.buf.subarray(st.filled);
+  }
+
+  /** `n` bytes landed at the start of the buffer `directTarget` returned last. */
+  directReceived(n: number): void {
+    const st = this.state;
+    if (st.s !== 'payload' || !st.buf || st.filled + n > st.buf.length) {
+      throw new RangeError(`${n} bytes received into a payload buffer that is not waiting for them`);
+    }
+    st.filled += n;
   }
 
   /** The next complete request, or undefined until more bytes arrive. */
@@ -78,10 +119,15 @@ export class RequestParser {
             this.state = { s: 'skip', left: header.length };
             return { kind: 'skipped-payload', header };
           }
-          this.state = { s: 'payload', header };
+          this.state = { s: 'payload', header, buf: undefined, filled: 0 };
           continue;
         }
         case 'payload': {
+          if (st.buf) {
+            if (st.filled < st.buf.length) return undefined;
+            this.state = { s: 'header' };
+            return { kind: 'request', header: st.header, payload: st.buf, pooled: true };
+          }
           if (this.q.length < st.header.length) return undefined;
           this.state = { s: 'header' };
           return { kind: 'request', header: st.header, payload: this.q.take(st.header.length) };

@@ -5,3 +5,5 @@ export * from './bytes.js';
 export * from './locks.js';
 export * from './crc32c.js';
 export * from './byte-queue.js';
+export * from './socket-input.js';
+export * from './write-buffers.js';

@@ -16,8 +16,8 @@ import {
   encodeLogoutRequest,
   encodeNopOut,
   OP,
-  pooledWriteBytes,
 } from '../../src/iscsi/index.js';
+import { pooledWriteBytes } from '../../src/util/index.js';
 import { RawInitiator, serveIscsi, until } from './helpers.js';
 
 test('NOP-In pings an idle initiator; answering keeps it, silence drops it', async () => {

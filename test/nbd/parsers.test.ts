@@ -148,3 +148,39 @@ test('request parser: a 4 GiB write is skipped in constant memory', () => {
   const r = p.next();
   assert.ok(r?.kind === 'request' && r.header.handle === 10n);
 });
+
+test('request parser: the rest of a large write payload is read straight into its pooled buffer', () => {
+  const len = 200_000;
+  const payload = Buffer.from(Array.from({ length: len }, (_, i) => (i * 7) & 0xff));
+  const hdr = encodeRequest({ flags: 0, type: NBD_CMD.WRITE, handle: 7n, offset: 0, length: len });
+  const p = new RequestParser({ maxPayload: 1 << 20 });
+  assert.equal(p.directTarget(), undefined, 'no target between requests');
+  p.push(Buffer.concat([hdr, payload.subarray(0, 1000)]));
+  assert.equal(p.next(), undefined);
+  // Reads land in what directTarget names, in pieces of any size.
+  let at = 1000;
+  for (const n of [1, 60_000, 100_000]) {
+    const t = p.directTarget();
+    assert.ok(t);
+    assert.equal(t.length, len - at, 'exactly the rest of the payload');
+    payload.copy(t, 0, at, at + n);
+    p.directReceived(n);
+    at += n;
+    assert.equal(p.buffered, at, 'bytes received into the payload count as buffered');
+    assert.equal(p.next(), undefined);
+  }
+  const t = p.directTarget()!;
+  payload.copy(t, 0, at);
+  p.directReceived(len - at);
+  assert.throws(() => p.directReceived(1), RangeError, 'no more than the payload');
+  const r = p.next();
+  assert.ok(r?.kind === 'request' && r.payload);
+  assert.ok(r.payload.equals(payload));
+  assert.equal(r.pooled, true);
+  assert.ok(p.idle);
+  assert.equal(p.directTarget(), undefined);
+  // A payload with less than 64 KiB to come is read through the staging buffer as before.
+  p.push(Buffer.concat([hdr, payload.subarray(0, len - 1000)]));
+  assert.equal(p.next(), undefined);
+  assert.equal(p.directTarget(), undefined);
+});

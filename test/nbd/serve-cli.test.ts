@@ -70,14 +70,22 @@ describe('vdisk nbd serve', { skip }, () => {
     await c.go('term.qcow2');
     const n = 256;
     const chunk = 64 * 1024;
-    for (let i = 0; i < n; i++) {
+    const write = (i: number) =>
       c.request(
         { flags: 0, type: NBD_CMD.WRITE, handle: BigInt(i), offset: i * chunk, length: chunk },
         Buffer.alloc(chunk, (i % 250) + 1),
       );
-      if (i === 16) srv.proc.kill('SIGTERM');
-    }
     const acked: number[] = [];
+    // The signal comes once the server is known to be writing (one reply is in), so that some
+    // writes are acknowledged whatever the timing; the rest are still on their way.
+    for (let i = 0; i < 16; i++) write(i);
+    const first = await c.simpleReply();
+    assert.equal(first.error, 0);
+    acked.push(Number(first.handle));
+    for (let i = 16; i < n; i++) {
+      write(i);
+      if (i === 32) srv.proc.kill('SIGTERM');
+    }
     for (;;) {
       let r;
       try {

@@ -1,0 +1,60 @@
+/**
+ * Buffers for the data of write commands, reused: iSCSI's Data-Out (one buffer of the command's
+ * Expected Data Transfer Length) and NBD's large write payloads. A fresh 1 MiB ArrayBuffer per
+ * 1 MiB write made the garbage collector a fifth of the iSCSI server's time under sequential
+ * writes. Buffers come back here when the command is over: iSCSI's when the SCSI core's execute
+ * has resolved (the core and the block layer are done with the bytes by then:
+ * ScsiTaskRouter.execute resolves after the block I/O ended, aborted or not) or when the command
+ * ends before reaching the core; NBD's when the device write has settled.
+ *
+ * A socket read may be under way into a buffer (util/socket-input.ts reads payloads straight into
+ * their place): a parser pins the buffer for that time, and a pinned buffer that comes back is
+ * dropped instead of pooled, so no later command can be handed memory that a read still fills.
+ *
+ * The pool keeps buffers of the sizes writes actually use, up to `MAX_POOLED_BYTES` in all; a
+ * size that does not fit is simply allocated and left to the garbage collector.
+ */
+const MAX_POOLED_BYTES = 64 * 1024 * 1024;
+/** Below this, Node's own allocator pools small buffers well enough. */
+const MIN_POOLED = 16 * 1024;
+
+const free = new Map<number, Buffer[]>();
+let pooledBytes = 0;
+const pinned = new Set<ArrayBufferLike>();
+
+export function takeWriteBuffer(size: number): Buffer {
+  if (size >= MIN_POOLED) {
+    const list = free.get(size);
+    const b = list?.pop();
+    if (b) {
+      pooledBytes -= size;
+      return b;
+    }
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** Gives a buffer from takeWriteBuffer back; nothing may use it afterwards. */
+export function returnWriteBuffer(b: Buffer): void {
+  const size = b.length;
+  if (pinned.has(b.buffer)) return;
+  if (size < MIN_POOLED || pooledBytes + size > MAX_POOLED_BYTES) return;
+  let list = free.get(size);
+  if (!list) free.set(size, (list = []));
+  list.push(b);
+  pooledBytes += size;
+}
+
+/** Bytes the pool holds (for tests). */
+export function pooledWriteBytes(): number {
+  return pooledBytes;
+}
+
+/** A socket read may write into `b`'s memory until `unpinWriteBuffer`: it is never pooled meanwhile. */
+export function pinWriteBuffer(b: Buffer): void {
+  pinned.add(b.buffer);
+}
+
+export function unpinWriteBuffer(b: Buffer): void {
+  pinned.delete(b.buffer);
+}

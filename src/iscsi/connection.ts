@@ -25,6 +25,7 @@
  */
 import type net from 'node:net';
 import type { ItNexus, ScsiTaskRouter } from '../scsi/index.js';
+import { readSocket, type InputReader } from '../util/index.js';
 import { decodeAhsList } from './ahs.js';
 import { encodeAsyncMessage } from './async-message.js';
 import { BHS_SIZE, bhsImmediate, bhsItt, bhsOpcode } from './bhs.js';
@@ -86,7 +87,7 @@ export class Connection implements RequestHost {
       (why) => this.drop(new IscsiProtocolError('TIMEOUT', why)),
     );
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    socket.on('data', this.onData);
+    if (!readSocket(socket, this.input)) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -223,6 +224,23 @@ export class Connection implements RequestHost {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.parser.push(chunk);
     this.pump();
+  };
+
+  /**
+   * Input without the stream machinery (util/socket-input.ts): PDUs through a staging slab, the
+   * rest of a large data segment straight into its place (a Data-Out's place in its command's
+   * buffer).
+   */
+  private readonly input: InputReader = {
+    directTarget: () => (this.phase === 'full' ? this.parser.directTarget() : undefined),
+    received: (chunk, n) => {
+      if (chunk) {
+        this.onData(chunk);
+      } else if (this.parser.directReceived(n)) {
+        this.pinger.lastRx = Date.now();
+        this.pump();
+      }
+    },
   };
 
   private readonly onDrain = (): void => {

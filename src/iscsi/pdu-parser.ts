@@ -21,9 +21,14 @@
  * answers with a Reject (reason 0x02). Both digests are CRC32C, sent least significant byte
  * first; the data digest covers the data and its padding.
  *
- * A data segment inside one received chunk is handed over as a view of that chunk.
+ * A data segment inside one received chunk is handed over as a view of that chunk. The rest of a
+ * large data segment (DIRECT_MIN bytes or more still to come) can be read straight into its final
+ * place (util/socket-input.ts): `directTarget` names the place (a Data-Out's place in its
+ * command's buffer, from the placer, pinned in util/write-buffers.ts while reads may land there;
+ * else a fresh buffer), `directReceived` counts what landed; padding and digest come through the
+ * queue as usual.
  */
-import { ByteQueue, crc32c } from '../util/index.js';
+import { ByteQueue, crc32c, pinWriteBuffer, unpinWriteBuffer } from '../util/index.js';
 import { BHS_SIZE, bhsDataSegmentLength, padLength } from './bhs.js';
 import { IscsiProtocolError } from './errors.js';
 
@@ -40,7 +45,20 @@ export type ParsedPdu =
   | { kind: 'oversized'; bhs: Buffer; dataSegmentLength: number };
 
 type State =
-  { s: 'header' } | { s: 'data'; bhs: Buffer; ahs: Buffer; dsl: number } | { s: 'skip'; left: number };
+  | { s: 'header' }
+  | {
+      s: 'data';
+      bhs: Buffer;
+      ahs: Buffer;
+      dsl: number;
+      /** The segment's buffer once reads go straight into it, and how much of it has arrived. */
+      direct: Buffer | undefined;
+      filled: number;
+    }
+  | { s: 'skip'; left: number };
+
+/** A segment with fewer bytes than this still to come is read through the queue. */
+const DIRECT_MIN = 64 * 1024;
 
 export interface ParserSettings {
   headerDigest: boolean;
@@ -71,7 +89,8 @@ export class PduParser {
 
   /** Received bytes not yet consumed (the per-connection memory the parser holds). */
   get buffered(): number {
-    return this.q.length;
+    const st = this.state;
+    return this.q.length + (st.s === 'data' && st.direct ? st.filled : 0);
   }
 
   /** True between PDUs. */
@@ -80,8 +99,39 @@ export class PduParser {
   }
 
   clear(): void {
+    // A direct target stays pinned: one more read may still land in it.
     this.q.clear();
     this.state = { s: 'header' };
+  }
+
+  /**
+   * Where the next bytes read should go when they all belong to a large data segment: the unfilled
+   * rest of its place (what was queued is moved there first). Undefined otherwise.
+   */
+  directTarget(): Buffer | undefined {
+    const st = this.state;
+    if (st.s !== 'data') return undefined;
+    if (!st.direct) {
+      if (st.dsl - this.q.length < DIRECT_MIN) return undefined;
+      const place = this.placer?.(st.bhs, st.dsl);
+      st.direct = place && place.length === st.dsl ? place : Buffer.allocUnsafe(st.dsl);
+      pinWriteBuffer(st.direct);
+      st.filled = this.q.length;
+      this.q.copyInto(st.direct, 0, st.filled);
+    }
+    return st.filled < st.dsl ? st.direct.subarray(st.filled) : undefined;
+  }
+
+  /**
+   * `n` bytes landed at the start of the buffer `directTarget` returned last. Returns false (and
+   * counts nothing) when the parser no longer waits for them (it was cleared meanwhile).
+   */
+  directReceived(n: number): boolean {
+    const st = this.state;
+    if (st.s !== 'data' || !st.direct) return false;
+    if (st.filled + n > st.dsl) throw new RangeError(`${n} bytes received past the end of a data segment`);
+    st.filled += n;
+    return true;
   }
 
   /** The next complete PDU, or undefined until more bytes arrive. */
@@ -115,12 +165,22 @@ export class PduParser {
             this.state = { s: 'skip', left: dsl + padLength(dsl) + (this.settings.dataDigest ? 4 : 0) };
             return { kind: 'oversized', bhs, dataSegmentLength: dsl };
           }
-          this.state = { s: 'data', bhs, ahs, dsl };
+          this.state = { s: 'data', bhs, ahs, dsl, direct: undefined, filled: 0 };
           continue;
         }
         case 'data': {
           const padded = st.dsl + padLength(st.dsl);
           const dd = this.settings.dataDigest ? 4 : 0;
+          if (st.direct) {
+            if (st.filled < st.dsl || this.q.length < padded - st.dsl + dd) return undefined;
+            const place = st.direct;
+            unpinWriteBuffer(place);
+            const pad = this.q.take(padded - st.dsl);
+            let dataDigestError = false;
+            if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
+            this.state = { s: 'header' };
+            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
+          }
           if (this.q.length < padded + dd) return undefined;
           // A segment that straddles socket chunks would be copied twice (into a fresh buffer
           // here, then into its command's buffer): the placer may name its final place instead.

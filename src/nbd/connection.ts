@@ -168,9 +168,8 @@ export class Connection {
     received: (chunk, n) => {
       if (chunk) {
         this.onData(chunk);
-      } else if (this.requests) {
-        this.requests.directReceived(n);
-        if (this.phase === 'transmission') this.pump();
+      } else if (this.requests?.directReceived(n) && this.phase === 'transmission') {
+        this.pump();
       }
     },
   };

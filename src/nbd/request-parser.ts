@@ -89,13 +89,16 @@ export class RequestParser {
     return st.buf.subarray(st.filled);
   }
 
-  /** `n` bytes landed at the start of the buffer `directTarget` returned last. */
-  directReceived(n: number): void {
+  /**
+   * `n` bytes landed at the start of the buffer `directTarget` returned last. Returns false (and
+   * counts nothing) when the parser no longer waits for them.
+   */
+  directReceived(n: number): boolean {
     const st = this.state;
-    if (st.s !== 'payload' || !st.buf || st.filled + n > st.buf.length) {
-      throw new RangeError(`${n} bytes received into a payload buffer that is not waiting for them`);
-    }
+    if (st.s !== 'payload' || !st.buf) return false;
+    if (st.filled + n > st.buf.length) throw new RangeError(`${n} bytes received past the end of a payload`);
     st.filled += n;
+    return true;
   }
 
   /** The next complete request, or undefined until more bytes arrive. */

@@ -20,7 +20,8 @@ const MIN_POOLED = 16 * 1024;
 
 const free = new Map<number, Buffer[]>();
 let pooledBytes = 0;
-const pinned = new Set<ArrayBufferLike>();
+/** Weak: a pin that is never lifted (its connection died mid-read) only keeps the buffer out of the pool. */
+const pinned = new WeakSet<ArrayBufferLike>();
 
 export function takeWriteBuffer(size: number): Buffer {
   if (size >= MIN_POOLED) {

@@ -123,7 +123,7 @@ export class ScsiTarget implements ScsiTaskRouter {
     const admitted = lu.taskSet.enter(task);
     let res: ScsiResponse | undefined;
     try {
-      await admitted;
+      if (admitted) await admitted;
       if (task.aborted) return (res = aborted(transferLength));
       task.started = true;
       res = await runCommand(lu, cmd, this.view, l, transferLength);

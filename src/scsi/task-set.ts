@@ -20,32 +20,44 @@ export class Task {
   /** Set when the abort came from another I_T nexus (for COMMANDS CLEARED BY ANOTHER INITIATOR). */
   abortedByOther = false;
   started = false;
-  private endResolve!: () => void;
-  readonly ended: Promise<void>;
-  private abortResolve!: () => void;
-  /** Resolves when the task is aborted. */
-  readonly abortSignal: Promise<void>;
+  private hasEnded = false;
+  // The two promises are made only when something waits on them (task management, ordering):
+  // most tasks run and end without either.
+  private endedPromise: Promise<void> | undefined;
+  private endResolve: (() => void) | undefined;
+  private abortPromise: Promise<void> | undefined;
+  private abortResolve: (() => void) | undefined;
 
   constructor(
     readonly nexus: ItNexus,
     readonly tag: number,
     readonly attribute: TaskAttribute,
     readonly name: string,
-  ) {
-    this.ended = new Promise((r) => (this.endResolve = r));
-    this.abortSignal = new Promise((r) => (this.abortResolve = r));
+  ) {}
+
+  /** Resolves when the task has left its task set. */
+  get ended(): Promise<void> {
+    if (this.hasEnded) return Promise.resolve();
+    return (this.endedPromise ??= new Promise((r) => (this.endResolve = r)));
+  }
+
+  /** Resolves when the task is aborted. */
+  get abortSignal(): Promise<void> {
+    if (this.aborted) return Promise.resolve();
+    return (this.abortPromise ??= new Promise((r) => (this.abortResolve = r)));
   }
 
   abort(byOther: boolean): void {
     if (this.aborted) return;
     this.aborted = true;
     this.abortedByOther = byOther;
-    this.abortResolve();
+    this.abortResolve?.();
   }
 
   /** @internal called by TaskSet.end. */
   markEnded(): void {
-    this.endResolve();
+    this.hasEnded = true;
+    this.endResolve?.();
   }
 }
 
@@ -55,8 +67,11 @@ export class TaskSet {
   /** ORDERED tasks in the set: while there are none, SIMPLE tasks enter without a scan. */
   private ordered = 0;
 
-  /** Enters a task; returns a promise that resolves when it may run (or was aborted). */
-  enter(task: Task): Promise<void> {
+  /**
+   * Enters a task. Returns undefined when it may run at once, else a promise that resolves when it
+   * may run (or was aborted).
+   */
+  enter(task: Task): Promise<void> | undefined {
     let blockers: Task[] = [];
     switch (task.attribute) {
       case 'head-of-queue':
@@ -71,7 +86,7 @@ export class TaskSet {
         break;
     }
     this.tasks.push(task);
-    if (blockers.length === 0) return Promise.resolve();
+    if (blockers.length === 0) return undefined;
     return Promise.race([Promise.all(blockers.map((t) => t.ended)).then(() => undefined), task.abortSignal]);
   }
 

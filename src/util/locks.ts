@@ -93,13 +93,38 @@ export class RangeLock {
     };
   }
 
-  async run<T>(start: number, end: number, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(start, end, exclusive);
-    try {
-      return await fn();
-    } finally {
-      release();
+  /**
+   * Runs `fn` holding [start, end). Without a conflict, `fn` starts at once, in this call (no
+   * promise hop: this is on every SCSI READ and WRITE).
+   */
+  run<T>(start: number, end: number, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+    const req: RangeRequest = { start, end, exclusive, granted: false };
+    const blocked = this.queue.some((r) => conflicts(r, req));
+    this.queue.push(req);
+    const go = (): Promise<T> => {
+      let p: Promise<T>;
+      try {
+        p = fn();
+      } catch (err) {
+        this.release(req);
+        return Promise.reject(err);
+      }
+      return p.then(
+        (v) => {
+          this.release(req);
+          return v;
+        },
+        (err: unknown) => {
+          this.release(req);
+          throw err;
+        },
+      );
+    };
+    if (!blocked) {
+      req.granted = true;
+      return go();
     }
+    return new Promise<void>((resolve) => (req.grant = resolve)).then(go);
   }
 
   /** Number of granted or waiting requests (for tests and drain checks). */

@@ -2,12 +2,14 @@
  * Data-Out placement: a data segment that straddles socket chunks is copied once, straight to the
  * place the placer names (its command's buffer), with the data digest checked over the placed
  * bytes and the pad; a segment inside one chunk, or one the placer declines, takes the ordinary
- * path (a view or a fresh buffer).
+ * path (a view or a fresh buffer). Read straight from the socket (directTarget), the rest of a
+ * large segment lands in its place with no copy at all, and the place's buffer stays out of the
+ * write-buffer pool while a read may still land in it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeDataOut, PduParser } from '../../src/iscsi/index.js';
-import { crc32c } from '../../src/util/index.js';
+import { encodeDataOut, PduParser, type ParsedPdu } from '../../src/iscsi/index.js';
+import { crc32c, returnWriteBuffer, takeWriteBuffer } from '../../src/util/index.js';
 
 function dataOutPdu(data: Buffer, digest: boolean, corrupt = false): Buffer {
   const bhs = encodeDataOut({
@@ -90,4 +92,83 @@ test('inside one chunk, or declined by the placer, the segment takes the ordinar
   const two = parser.next();
   assert.ok(two && two.kind === 'pdu' && two.data.equals(data));
   assert.equal(calls, 1, 'a straddling segment asks, and is copied as usual when declined');
+});
+
+/**
+ * Feeds `wire` as a socket reader would (directTarget first, else a staged chunk of `step`),
+ * parsing after every read; returns the PDUs and how the bytes came in.
+ */
+function feedDirect(
+  parser: PduParser,
+  wire: Buffer,
+  step: number,
+): { pdus: ParsedPdu[]; direct: number; staged: number } {
+  let at = 0;
+  const out = { pdus: [] as ParsedPdu[], direct: 0, staged: 0 };
+  while (at < wire.length) {
+    const t = parser.directTarget();
+    const n = Math.min(t ? t.length : step, step, wire.length - at);
+    if (t) {
+      wire.copy(t, 0, at, at + n);
+      assert.equal(parser.directReceived(n), true);
+      out.direct += n;
+    } else {
+      parser.push(Buffer.from(wire.subarray(at, at + n)));
+      out.staged += n;
+    }
+    at += n;
+    for (let p = parser.next(); p; p = parser.next()) out.pdus.push(p);
+  }
+  return out;
+}
+
+for (const digest of [false, true]) {
+  test(`read straight into its place: no copy, digest checked (data digest ${digest ? 'on' : 'off'})`, () => {
+    const data = pattern(300_001);
+    const wire = dataOutPdu(data, digest);
+    const parser = new PduParser({ headerDigest: false, dataDigest: digest, maxDataSegmentLength: 1 << 20 });
+    const target = Buffer.alloc(400_000);
+    parser.placer = (_bhs, length) => target.subarray(4096, 4096 + length);
+    assert.equal(parser.directTarget(), undefined, 'no target before a header');
+    const count = feedDirect(parser, wire, 65536);
+    assert.ok(count.direct > 200_000, `most bytes went straight to their place (${count.direct})`);
+    assert.equal(count.pdus.length, 1);
+    const p = count.pdus[0];
+    assert.ok(p && p.kind === 'pdu');
+    assert.equal(p.data.buffer, target.buffer);
+    assert.equal(p.data.byteOffset, target.byteOffset + 4096);
+    assert.ok(p.data.equals(data));
+    assert.equal(p.dataDigestError, false);
+    assert.ok(parser.idle);
+  });
+}
+
+test('a corrupt data digest is reported for a segment read straight into a fresh buffer', () => {
+  const data = pattern(150_000);
+  const parser = new PduParser({ headerDigest: false, dataDigest: true, maxDataSegmentLength: 1 << 20 });
+  const { pdus, direct } = feedDirect(parser, dataOutPdu(data, true, true), 40_000);
+  assert.ok(direct > 0);
+  const p = pdus[0];
+  assert.ok(p && p.kind === 'pdu' && p.data.equals(data));
+  assert.equal(p.dataDigestError, true);
+});
+
+test('a pooled buffer that a read may still fill is not handed out again', () => {
+  const size = 512 * 1024;
+  const buf = takeWriteBuffer(size);
+  const parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 1 << 20 });
+  parser.placer = (_bhs, length) => buf.subarray(0, length);
+  const wire = dataOutPdu(pattern(200_000), false);
+  parser.push(wire.subarray(0, 1000));
+  assert.equal(parser.next(), undefined);
+  const t = parser.directTarget();
+  assert.ok(t && t.buffer === buf.buffer, 'the read goes to the pooled buffer');
+  // The command ends (aborted, say) while the read is under way: its buffer comes back.
+  returnWriteBuffer(buf);
+  const again = takeWriteBuffer(size);
+  assert.notEqual(again.buffer, buf.buffer, 'a pinned buffer is not pooled');
+  // Cleared (the connection ends): a late read is not counted anywhere.
+  parser.clear();
+  assert.equal(parser.directReceived(100), false);
+  assert.equal(parser.directTarget(), undefined);
 });

@@ -86,8 +86,11 @@ export async function writeRange(lu: LogicalUnit, offset: number, data: Buffer, 
   const max = lu.device.caps.maxTransfer;
   const opts = { fua: fua || lu.forceFua };
   try {
-    for (let done = 0; done < data.length; done += max) {
-      await lu.device.write(offset + done, data.subarray(done, Math.min(data.length, done + max)), opts);
+    if (data.length <= max) await lu.device.write(offset, data, opts);
+    else {
+      for (let done = 0; done < data.length; done += max) {
+        await lu.device.write(offset + done, data.subarray(done, Math.min(data.length, done + max)), opts);
+      }
     }
   } catch (err) {
     throw senseFromBlockError(err, 'write');

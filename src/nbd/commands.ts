@@ -16,7 +16,7 @@
  * buffer. The runs are found in the data just read (zeroRuns), not by a block status lookup,
  * which costs a SEEK_HOLE per read on raw files (a scan to the end of the data on tmpfs).
  */
-import { pageAlignedSlice, type Extent } from '../block/index.js';
+import { lendPageAligned, pageAlignedSlice, POOLED_MAX, releaseOf, type Extent } from '../block/index.js';
 import {
   CONTEXT_ALLOCATION_DEPTH,
   CONTEXT_BASE_ALLOCATION,
@@ -107,17 +107,39 @@ async function trim(h: RequestHeader, s: Session): Promise<void> {
 async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Buffer[]> {
   if (h.length === 0 && style.structured) return [style.none(h)];
   const room = style.dataHeaderSize;
-  // The data part starts on a page, its reply header in the room before it (block/page-slabs.ts).
-  const b = pageAlignedSlice(room, h.length);
+  // The data part starts on a page, its reply header in the room before it (block/page-slabs.ts);
+  // a large one is lent from the pool, and goes back once the reply is on the socket.
+  const b =
+    h.length > SLAB_READ_MAX && h.length <= POOLED_MAX
+      ? lendPageAligned(room, h.length)
+      : pageAlignedSlice(room, h.length);
   const data = b.subarray(room);
-  await s.export.device.read(h.offset, data);
-  // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.
-  if (style.structured && h.length >= SPARSE_READ_MIN && !(h.flags & NBD_CMD_FLAG.DF)) {
-    const holes = zeroRuns(data, MIN_HOLE);
-    if (holes.length > 0) return sparseChunks(h, style, b, holes);
+  try {
+    await s.export.device.read(h.offset, data);
+  } catch (err) {
+    releaseOf(b)?.();
+    throw err;
   }
-  style.writeDataHeader(b, NBD_REPLY_FLAG_DONE, h, h.offset, h.length);
-  return [b];
+  let reply = [b];
+  // DF: "the server MUST send at most one content chunk"; holes are sent as zeroes.
+  const holes =
+    style.structured && h.length >= SPARSE_READ_MIN && !(h.flags & NBD_CMD_FLAG.DF)
+      ? zeroRuns(data, MIN_HOLE)
+      : [];
+  if (holes.length > 0) reply = sparseChunks(h, style, b, holes);
+  else style.writeDataHeader(b, NBD_REPLY_FLAG_DONE, h, h.offset, h.length);
+  const release = releaseOf(b);
+  if (release) replyReleases.set(reply, release);
+  return reply;
+}
+
+/** Reads up to this take their buffer from the shared slabs, larger ones from the pool. */
+const SLAB_READ_MAX = 128 * 1024;
+const replyReleases = new WeakMap<Buffer[], () => void>();
+
+/** What gives a reply's lent buffer back, to call once the reply is written (or dropped). */
+export function releaseOfReply(reply: Buffer[]): (() => void) | undefined {
+  return replyReleases.get(reply);
 }
 
 /**

@@ -32,7 +32,7 @@
 import type net from 'node:net';
 import { readSocket, returnWriteBuffer, type InputReader } from '../util/index.js';
 import { NBD_CMD, NBD_ERRNO } from './constants.js';
-import { errorReply, runCommand } from './commands.js';
+import { errorReply, releaseOfReply, runCommand } from './commands.js';
 import { NbdProtocolError } from './errors.js';
 import type { ExportTable } from './export.js';
 import { encodeGreeting } from './greeting.js';
@@ -359,7 +359,7 @@ export class Connection {
       if (pooled && payload) returnWriteBuffer(payload);
       this.inflight--;
       this.inflightBytes -= cost;
-      this.send(reply);
+      this.send(reply, releaseOfReply(reply));
       if (this.phase === 'transmission') this.pump();
       else this.settleIfDone();
     });
@@ -370,14 +370,21 @@ export class Connection {
    * event-loop turn leaves in one writev; the last reply of a burst (queue depth 1) goes out at
    * once.
    */
-  private send(bufs: Buffer[]): void {
-    if (this.socketGone || this.socket.destroyed) return;
+  private send(bufs: Buffer[], release?: () => void): void {
+    if (this.socketGone || this.socket.destroyed) {
+      release?.();
+      return;
+    }
     if (!this.corked && (this.inflight > 0 || bufs.length > 1)) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);
     }
-    for (const b of bufs) this.socket.write(b);
+    const last = bufs.length - 1;
+    // Writes complete in order: once the last one is out, a lent read buffer may go back.
+    for (let i = 0; i < last; i++) this.socket.write(bufs[i]!);
+    if (release) this.socket.write(bufs[last]!, () => release());
+    else this.socket.write(bufs[last]!);
   }
 
   private readonly uncork = (): void => {

@@ -279,3 +279,47 @@ describe('NBD flow control and shutdown', () => {
     assert.equal(b.toString(), 'data');
   });
 });
+
+describe('NBD read buffers lent from the pool', () => {
+  test('a reply buffer goes back only once written: a slow reader still gets its own bytes', async () => {
+    const KiB = 1024;
+    const N = 12;
+    const mem = new MemoryDevice(4 * N * MiB);
+    // Region i (1 MiB apart) holds pattern 0x40 + i.
+    for (let i = 0; i < 2 * N; i++) await mem.write(i * MiB, Buffer.alloc(512 * KiB, 0x40 + i));
+    const s = await serve([{ name: 'm', device: mem }]);
+    const slow = await RawClient.connect(s.port);
+    await slow.go('m');
+    // 512 KiB reads take pooled buffers. The slow client stops reading its socket, so most of its
+    // replies wait in the server's write queue.
+    slow.socket.pause();
+    for (let i = 0; i < N; i++) {
+      slow.request({ flags: 0, type: READ, handle: BigInt(i), offset: i * MiB, length: 512 * KiB });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    // Meanwhile another client reads other regions, many at once, through the same pool.
+    const fast = await RawClient.connect(s.port);
+    await fast.go('m');
+    for (let round = 0; round < 3; round++) {
+      for (let k = 0; k < N; k++) {
+        fast.request({ flags: 0, type: READ, handle: BigInt(k), offset: (N + k) * MiB, length: 512 * KiB });
+      }
+      for (let k = 0; k < N; k++) {
+        const r = await fast.simpleReply(512 * KiB);
+        assert.equal(r.error, 0);
+        const want = 0x40 + N + Number(r.handle);
+        assert.ok(r.data.every((b) => b === want));
+      }
+    }
+    slow.socket.resume();
+    for (let i = 0; i < N; i++) {
+      const r = await slow.simpleReply(512 * KiB);
+      assert.equal(r.error, 0);
+      const want = 0x40 + Number(r.handle);
+      assert.ok(
+        r.data.every((b) => b === want),
+        `read of region ${Number(r.handle)} holds its own bytes`,
+      );
+    }
+  });
+});

@@ -5,40 +5,19 @@
  * - up to SLAB_MAX, views carved from shared 1 MiB slabs (block/page-slabs.ts, the same carving
  *   as NBD's read replies): a 4 KiB READ is the hot path, and a fresh allocation per read was
  *   half of the core's time per 4 KiB READ in a profile;
- * - above it and up to POOL_BUFFER (the 256 KiB..1 MiB reads of sequential work), buffers from a
- *   pool of page-aligned 1 MiB buffers: allocating a fresh 1 MiB buffer per READ made garbage
- *   collection a fifth of the time at 1 MiB reads. A pooled buffer goes back only through its
- *   release function (`releaseOf`), which the transport calls once the Data-In is on the socket;
- *   a buffer nobody releases is simply collected;
+ * - above it and up to POOLED_MAX (the 256 KiB..1 MiB reads of sequential work), buffers lent
+ *   from block/page-slabs.ts's pool (shared with NBD's read replies): allocating a fresh 1 MiB
+ *   buffer per READ made garbage collection a fifth of the time at 1 MiB reads. A pooled buffer
+ *   goes back only through its release function (`releaseOf`), which the transport calls once the
+ *   Data-In is on the socket; a buffer nobody releases is simply collected;
  * - larger reads get their own buffer.
  */
-import { pageAlignedBuffer, pageAlignedSlice } from '../../block/index.js';
+import { lendPageAligned, pageAlignedBuffer, pageAlignedSlice, POOLED_MAX } from '../../block/index.js';
+
+export { releaseOf } from '../../block/index.js';
 
 /** Up to this, block/page-slabs.ts carves the buffer from a shared slab. */
 const SLAB_MAX = 128 * 1024;
-
-const POOL_BUFFER = 1024 * 1024;
-/** Free pooled buffers kept at most (32 MiB). */
-const POOL_MAX = 32;
-const pool: Buffer[] = [];
-const releases = new WeakMap<Buffer, () => void>();
-
-/** The release function of a pooled read buffer, if `buf` is one. */
-export function releaseOf(buf: Buffer): (() => void) | undefined {
-  return releases.get(buf);
-}
-
-function pooled(length: number): Buffer {
-  const whole = pool.pop() ?? pageAlignedBuffer(POOL_BUFFER);
-  const buf = whole.subarray(0, length);
-  let done = false;
-  releases.set(buf, () => {
-    if (done) return; // a second release must not put the buffer in the pool twice
-    done = true;
-    if (pool.length < POOL_MAX) pool.push(whole);
-  });
-  return buf;
-}
 
 /**
  * An uninitialised, page-aligned buffer of `length` bytes. `lend`: the buffer becomes a command's
@@ -48,6 +27,6 @@ function pooled(length: number): Buffer {
  */
 export function readBuffer(length: number, lend = false): Buffer {
   if (length <= SLAB_MAX) return pageAlignedSlice(0, length);
-  if (lend && length <= POOL_BUFFER) return pooled(length);
+  if (lend && length <= POOLED_MAX) return lendPageAligned(0, length);
   return pageAlignedBuffer(length);
 }

@@ -86,7 +86,7 @@ export class CommandIntake {
   }
 
   /** A SCSI Command PDU (§11.3). */
-  onCommand(bhs: Buffer, ahs: readonly Ahs[], data: Buffer): void {
+  onCommand(bhs: Buffer, ahs: readonly Ahs[], data: Buffer, dataPooled = false): void {
     const p = decodeScsiCommand(bhs);
     const window = this.host.session.window;
     // §4.2.2.1: a non-immediate command outside the window is ignored, silently.
@@ -135,8 +135,10 @@ export class CommandIntake {
       t.unsolicitedNext = data.length;
       t.solicitNext = t.failure ? edtl : t.unsolicitedEnd;
       if (data.length > 0 && !t.failure) {
-        if (data.length === edtl) t.buffer = data;
-        else {
+        if (data.length === edtl) {
+          t.buffer = data;
+          t.pooled = dataPooled;
+        } else {
           this.allocateFirstBurst(t);
           data.copy(t.buffer!, 0);
         }

@@ -224,6 +224,8 @@ export class Connection implements RequestHost {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.parser.push(chunk);
     this.pump();
+    // The chunk may be the socket reader's staging buffer: what is still queued is copied.
+    this.parser.own();
   };
 
   /**
@@ -387,7 +389,12 @@ export class Connection implements RequestHost {
             return;
           }
           if (op === OP.SCSI_COMMAND) {
-            this.intake.onCommand(bhs, pdu.ahs.length ? decodeAhsList(pdu.ahs) : [], pdu.data);
+            this.intake.onCommand(
+              bhs,
+              pdu.ahs.length ? decodeAhsList(pdu.ahs) : [],
+              pdu.data,
+              pdu.pooled === true,
+            );
           } else if (op === OP.DATA_OUT) this.intake.onDataOut(bhs, pdu.data, pdu.dataDigestError);
           else onTaskManagement(this, bhs);
           return;

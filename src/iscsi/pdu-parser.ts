@@ -21,14 +21,16 @@
  * answers with a Reject (reason 0x02). Both digests are CRC32C, sent least significant byte
  * first; the data digest covers the data and its padding.
  *
- * A data segment inside one received chunk is handed over as a view of that chunk. The rest of a
- * large data segment (DIRECT_MIN bytes or more still to come) can be read straight into its final
+ * Nothing returned refers to a pushed chunk, so that the socket reader may reuse its staging
+ * buffer (util/socket-input.ts; `own` copies a partly received PDU after each read): headers are
+ * copied, and a data segment lands in its place (the placer's), or in a buffer of the write-buffer
+ * pool (`pooled`). The rest of a large data segment (DIRECT_MIN bytes or more still to come) can be read straight into its final
  * place (util/socket-input.ts): `directTarget` names the place (a Data-Out's place in its
  * command's buffer, from the placer, pinned in util/write-buffers.ts while reads may land there;
  * else a fresh buffer), `directReceived` counts what landed; padding and digest come through the
  * queue as usual.
  */
-import { ByteQueue, crc32c, pinWriteBuffer, unpinWriteBuffer } from '../util/index.js';
+import { ByteQueue, crc32c, pinWriteBuffer, takeWriteBuffer, unpinWriteBuffer } from '../util/index.js';
 import { BHS_SIZE, bhsDataSegmentLength, padLength } from './bhs.js';
 import { IscsiProtocolError } from './errors.js';
 
@@ -41,6 +43,8 @@ export type ParsedPdu =
       /** The data segment without padding. */
       data: Buffer;
       dataDigestError: boolean;
+      /** `data` came from util/write-buffers.ts: whoever keeps it may give it back when done. */
+      pooled?: boolean;
     }
   | { kind: 'oversized'; bhs: Buffer; dataSegmentLength: number };
 
@@ -85,6 +89,11 @@ export class PduParser {
 
   push(chunk: Buffer): void {
     this.q.push(chunk);
+  }
+
+  /** Stops referring to pushed chunks (copies what is still queued): after each read. */
+  own(): void {
+    this.q.own();
   }
 
   /** Received bytes not yet consumed (the per-connection memory the parser holds). */
@@ -146,7 +155,8 @@ export class PduParser {
           const ahsLen = this.q.byteAt(4) * 4;
           const hd = this.settings.headerDigest ? 4 : 0;
           if (this.q.length < BHS_SIZE + ahsLen + hd) return undefined;
-          const header = this.q.take(BHS_SIZE + ahsLen);
+          // A copy: the received chunks may be a staging buffer that the next read overwrites.
+          const header = Buffer.from(this.q.take(BHS_SIZE + ahsLen));
           if (hd) {
             const got = this.q.take(4).readUInt32LE(0);
             const want = crc32c(header);
@@ -182,9 +192,9 @@ export class PduParser {
             return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
           }
           if (this.q.length < padded + dd) return undefined;
-          // A segment that straddles socket chunks would be copied twice (into a fresh buffer
-          // here, then into its command's buffer): the placer may name its final place instead.
-          const place = this.q.contiguous(padded) ? undefined : this.placer?.(st.bhs, st.dsl);
+          // The segment is copied out of the received chunks anyway: the placer may name its
+          // final place (a Data-Out's place in its command's buffer), so that it is copied once.
+          const place = this.placer?.(st.bhs, st.dsl);
           if (place && place.length === st.dsl) {
             this.q.copyInto(place, 0, st.dsl);
             const pad = this.q.take(padded - st.dsl);
@@ -193,11 +203,15 @@ export class PduParser {
             this.state = { s: 'header' };
             return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
           }
-          const seg = this.q.take(padded);
+          // A copy, into a buffer of the write-buffer pool (immediate data becomes its command's
+          // buffer, which goes back to the pool when the command ends).
+          const data = takeWriteBuffer(st.dsl);
+          this.q.copyInto(data, 0, st.dsl);
+          const pad = this.q.take(padded - st.dsl);
           let dataDigestError = false;
-          if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(seg);
+          if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(data));
           this.state = { s: 'header' };
-          return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: seg.subarray(0, st.dsl), dataDigestError };
+          return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data, dataDigestError, pooled: true };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

@@ -161,6 +161,9 @@ export class Connection {
       this.pump();
     }
     // 'tls', 'draining', 'closed': input after STARTTLS, DISC or EOF is not read.
+    // The chunk may be the socket reader's staging buffer: what is still queued is copied.
+    this.options.own();
+    this.requests?.own();
   };
 
   private readonly input: InputReader = {

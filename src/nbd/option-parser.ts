@@ -42,6 +42,11 @@ export class OptionParser {
     this.q.push(chunk);
   }
 
+  /** Stops referring to pushed chunks (copies what is still queued): after each read. */
+  own(): void {
+    this.q.own();
+  }
+
   /** Bytes received and not yet consumed. */
   get buffered(): number {
     return this.q.length;
@@ -49,7 +54,7 @@ export class OptionParser {
 
   /** Hands over the unconsumed bytes (the first bytes of the transmission phase). */
   drain(): Buffer {
-    return this.q.take(this.q.length);
+    return Buffer.from(this.q.take(this.q.length));
   }
 
   /** The next complete input, or undefined until more bytes arrive. */
@@ -74,7 +79,8 @@ export class OptionParser {
         case 'option-data': {
           if (this.q.length < st.length) return undefined;
           this.state = { s: 'option-header' };
-          return { kind: 'option', option: st.option, data: this.q.take(st.length) };
+          // A copy: the received chunks may be a staging buffer that the next read overwrites.
+          return { kind: 'option', option: st.option, data: Buffer.from(this.q.take(st.length)) };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

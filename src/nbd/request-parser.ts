@@ -16,10 +16,11 @@
  * consumes its payload. Only a bad magic, or a payload length too large to count (2^53 bytes or
  * more), makes the stream untrustworthy: they throw NbdProtocolError.
  *
- * A payload inside one received chunk is handed over as a view of that chunk (no copy). The rest
- * of a large payload (DIRECT_MIN bytes or more still to come) can be read straight into the
- * payload's own buffer: `directTarget` names it, `directReceived` counts what landed there
- * (util/socket-input.ts).
+ * Nothing returned refers to a pushed chunk: a payload is copied into a buffer of the write-buffer
+ * pool (`pooled`: given back once the write has settled), so the socket reader may reuse its
+ * staging buffer (util/socket-input.ts; `own` copies a partly received request after each read).
+ * The rest of a large payload (DIRECT_MIN bytes or more still to come) is read straight into the
+ * payload's own buffer instead: `directTarget` names it, `directReceived` counts what landed.
  */
 import { ByteQueue, takeWriteBuffer } from '../util/index.js';
 import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
@@ -60,6 +61,11 @@ export class RequestParser {
 
   push(chunk: Buffer): void {
     this.q.push(chunk);
+  }
+
+  /** Stops referring to pushed chunks (copies what is still queued): after each read. */
+  own(): void {
+    this.q.own();
   }
 
   /** Bytes received and not yet consumed. */
@@ -133,7 +139,10 @@ export class RequestParser {
           }
           if (this.q.length < st.header.length) return undefined;
           this.state = { s: 'header' };
-          return { kind: 'request', header: st.header, payload: this.q.take(st.header.length) };
+          // A copy: the received chunks may be a staging buffer that the next read overwrites.
+          const payload = takeWriteBuffer(st.header.length);
+          this.q.copyInto(payload, 0, payload.length);
+          return { kind: 'request', header: st.header, payload, pooled: true };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

@@ -14,6 +14,8 @@ export class ByteQueue {
   /** Read position in chunks[0]. */
   private pos = 0;
   private total = 0;
+  /** The buffer `own` made last (already the queue's: no need to copy it again). */
+  private owned: Buffer | undefined;
 
   /** Unread bytes. */
   get length(): number {
@@ -84,6 +86,23 @@ export class ByteQueue {
       left -= m;
     }
     return k;
+  }
+
+  /**
+   * Copies the unread bytes into one buffer of the queue's own, so that no pushed chunk is
+   * referenced any more (the socket reader reuses its staging buffer: util/socket-input.ts).
+   */
+  own(): void {
+    if (this.total === 0) {
+      this.clear();
+      return;
+    }
+    if (this.chunks.length === 1 && this.owned === this.chunks[0]) return;
+    const b = Buffer.allocUnsafe(this.total);
+    this.copyInto(b, 0, this.total);
+    this.clear();
+    this.push(b);
+    this.owned = b;
   }
 
   /** Drops every queued byte (a connection that is being dropped). */

@@ -4,8 +4,9 @@
  *
  * Through the stream, every read lands in a buffer Node allocates for it, then travels through
  * `push`, the readable state and a 'data' event. Here reads land in one of two places:
- * - a staging slab of 1 MiB, which the reader gets as views of the bytes just read (never copied,
- *   never reused: a slab is dropped when it is full and its views are garbage);
+ * - a staging buffer of STAGE_READ bytes, the same for every read: the reader gets a view of the
+ *   bytes just read, valid only during its `received` call (it copies what it keeps: a buffer
+ *   allocated per read was, at 4 KiB writes, most of the garbage collector's work);
  * - or, when the reader names one (`directTarget`), straight into a buffer of its own: the rest of
  *   a large payload lands in the buffer the payload is written from, with no copy in user space.
  *
@@ -24,17 +25,17 @@ import type net from 'node:net';
 export interface InputReader {
   /**
    * A buffer to read the next bytes straight into (at most its length is read), or undefined to
-   * read them into the staging slab.
+   * read them into the staging buffer.
    */
   directTarget(): Buffer | undefined;
   /**
-   * `n` bytes arrived: `chunk` is a view of them in the staging slab, or undefined when they went
-   * to the start of the buffer `directTarget` returned last.
+   * `n` bytes arrived: `chunk` is a view of them in the staging buffer (overwritten by the next
+   * read: nothing of it may be kept after this call returns), or undefined when they went to the
+   * start of the buffer `directTarget` returned last.
    */
   received(chunk: Buffer | undefined, n: number): void;
 }
 
-const SLAB_SIZE = 1 << 20;
 /**
  * The most one staged read takes: enough for many small requests at once, and little enough that
  * a large payload behind a header is left for its own buffer (`directTarget`).
@@ -71,18 +72,13 @@ function userBufferSlots(socket: net.Socket): UserBufferSlots | undefined {
 export function readSocket(socket: net.Socket, reader: InputReader): boolean {
   const slots = userBufferSlots(socket);
   if (!slots) return false;
-  let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-  let used = 0;
+  const stage = Buffer.allocUnsafeSlow(STAGE_READ);
   let direct: Buffer | undefined;
   const next = (): Buffer => {
     direct = reader.directTarget();
     if (direct && direct.length > 0) return direct;
     direct = undefined;
-    if (SLAB_SIZE - used < STAGE_READ) {
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      used = 0;
-    }
-    return slab.subarray(used, used + STAGE_READ);
+    return stage;
   };
   const onRead = (n: number): void => {
     if (direct) {
@@ -90,9 +86,7 @@ export function readSocket(socket: net.Socket, reader: InputReader): boolean {
       reader.received(undefined, n);
       return;
     }
-    const chunk = slab.subarray(used, used + n);
-    used += n;
-    reader.received(chunk, n);
+    reader.received(stage.subarray(0, n), n);
   };
   const s = socket as unknown as Record<symbol, unknown>;
   const first = next();

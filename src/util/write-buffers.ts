@@ -15,8 +15,8 @@
  * size that does not fit is simply allocated and left to the garbage collector.
  */
 const MAX_POOLED_BYTES = 64 * 1024 * 1024;
-/** Below this, Node's own allocator pools small buffers well enough. */
-const MIN_POOLED = 16 * 1024;
+/** Below this, Node's own allocator pools small buffers well enough (under 4 KiB). */
+const MIN_POOLED = 4 * 1024;
 
 const free = new Map<number, Buffer[]>();
 let pooledBytes = 0;
@@ -32,7 +32,7 @@ export function takeWriteBuffer(size: number): Buffer {
       return b;
     }
   }
-  return Buffer.allocUnsafeSlow(size);
+  return size >= MIN_POOLED ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
 }
 
 /** Gives a buffer from takeWriteBuffer back; nothing may use it afterwards. */

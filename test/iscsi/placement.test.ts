@@ -74,7 +74,7 @@ test('a bad data digest is still reported for a placed segment', () => {
   assert.equal(p.dataDigestError, true);
 });
 
-test('inside one chunk, or declined by the placer, the segment takes the ordinary path', () => {
+test('declined by the placer, a segment is copied out of the received chunks', () => {
   const data = pattern(5000);
   const parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 1 << 20 });
   let calls = 0;
@@ -82,16 +82,38 @@ test('inside one chunk, or declined by the placer, the segment takes the ordinar
     calls++;
     return undefined;
   };
-  parser.push(dataOutPdu(data, false));
+  const chunk = dataOutPdu(data, false);
+  parser.push(chunk);
   const one = parser.next();
   assert.ok(one && one.kind === 'pdu' && one.data.equals(data));
-  assert.equal(calls, 0, 'a segment in one chunk is a view: no placement asked');
+  assert.equal(calls, 1);
+  const bhs = Buffer.from(one.bhs);
+  chunk.fill(0);
+  assert.ok(one.data.equals(data), 'overwriting the chunk (a reused staging buffer) changes nothing');
+  assert.ok(one.bhs.equals(bhs), 'nor the header');
   const wire = dataOutPdu(data, false);
   parser.push(wire.subarray(0, 100));
   parser.push(wire.subarray(100));
   const two = parser.next();
   assert.ok(two && two.kind === 'pdu' && two.data.equals(data));
-  assert.equal(calls, 1, 'a straddling segment asks, and is copied as usual when declined');
+  assert.equal(calls, 2);
+});
+
+test('own: a partly received PDU no longer refers to the chunk it came in', () => {
+  const data = pattern(3000);
+  const parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 1 << 20 });
+  const wire = dataOutPdu(data, false);
+  const stage = Buffer.alloc(wire.length);
+  // The first 1000 bytes arrive in a staging buffer that the next read overwrites.
+  wire.copy(stage, 0, 0, 1000);
+  parser.push(stage.subarray(0, 1000));
+  assert.equal(parser.next(), undefined);
+  parser.own();
+  stage.fill(0xee);
+  wire.copy(stage, 0, 1000);
+  parser.push(stage.subarray(0, wire.length - 1000));
+  const p = parser.next();
+  assert.ok(p && p.kind === 'pdu' && p.data.equals(data));
 });
 
 /**

@@ -2,7 +2,8 @@
  * readSocket (util/socket-input.ts): an accepted TCP socket read into a staging slab and, when
  * the reader asks, straight into its own buffers. A small length-prefixed protocol stands in for
  * the transports: 4-byte length, then that many bytes; payloads of 64 KiB and more are read
- * directly. Every byte must arrive in order, whatever sizes the sender's writes have.
+ * directly. Every byte must arrive in order, whatever sizes the sender's writes have, with the
+ * reader keeping nothing of a staged chunk past its `received` call (as the contract says).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,6 +37,9 @@ class FrameReader implements InputReader {
       assert.equal(chunk.length, n);
       this.stagedReads++;
       this.q.push(chunk);
+      this.parse();
+      this.q.own();
+      return;
     } else {
       this.directReads++;
       assert.ok(this.buf, 'direct bytes arrive only when a target was named');
@@ -56,8 +60,8 @@ class FrameReader implements InputReader {
         this.buf = undefined;
       } else {
         if (this.q.length < this.want) return;
-        // Staged views are never reused, so they can be kept as they are.
-        this.frames.push(this.q.take(this.want));
+        // A copy: a staged chunk is overwritten by the next read.
+        this.frames.push(Buffer.from(this.q.take(this.want)));
       }
       this.want = undefined;
     }

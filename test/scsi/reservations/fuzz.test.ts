@@ -37,7 +37,10 @@ function rng(seed: number): () => number {
 }
 
 test('random reservation traffic keeps the state valid and every answer in SCSI terms', async (t) => {
-  const seed = Number(process.env.VDISK_SEED ?? Date.now() % 1_000_000);
+  // A fixed seed by default, so that every run (CI's too) is the same traffic: the share of steps
+  // that hold a reservation varies widely with the seed (28 to 729 of 3000 were seen), and the
+  // check below needs traffic that does reserve. VDISK_SEED explores others.
+  const seed = Number(process.env.VDISK_SEED ?? 1);
   const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const f = await prFixture({ maxRegistrations: 8 });

@@ -141,6 +141,7 @@ export class CommandIntake {
         } else {
           this.allocateFirstBurst(t);
           data.copy(t.buffer!, 0);
+          if (dataPooled) returnWriteBuffer(data);
         }
       } else if (t.unsolicitedOpen && !t.failure) this.allocateFirstBurst(t);
       t.received = data.length;

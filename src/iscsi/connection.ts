@@ -224,8 +224,6 @@ export class Connection implements RequestHost {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.parser.push(chunk);
     this.pump();
-    // The chunk may be the socket reader's staging buffer: what is still queued is copied.
-    this.parser.own();
   };
 
   /**
@@ -238,6 +236,10 @@ export class Connection implements RequestHost {
     received: (chunk, n) => {
       if (chunk) {
         this.onData(chunk);
+        // The chunk is the reader's staging buffer, overwritten by the next read: a large data
+        // segment under way moves to its place now, anything else still queued is copied.
+        if (this.phase === 'full') this.parser.directTarget();
+        this.parser.own();
       } else if (this.parser.directReceived(n)) {
         this.pinger.lastRx = Date.now();
         this.pump();

@@ -57,6 +57,8 @@ type State =
       dsl: number;
       /** The segment's buffer once reads go straight into it, and how much of it has arrived. */
       direct: Buffer | undefined;
+      /** `direct` came from the write-buffer pool (not from the placer). */
+      directPooled: boolean;
       filled: number;
     }
   | { s: 'skip'; left: number };
@@ -123,7 +125,9 @@ export class PduParser {
     if (!st.direct) {
       if (st.dsl - this.q.length < DIRECT_MIN) return undefined;
       const place = this.placer?.(st.bhs, st.dsl);
-      st.direct = place && place.length === st.dsl ? place : Buffer.allocUnsafe(st.dsl);
+      const placed = place !== undefined && place.length === st.dsl;
+      st.directPooled = !placed;
+      st.direct = placed ? place : takeWriteBuffer(st.dsl);
       pinWriteBuffer(st.direct);
       st.filled = this.q.length;
       this.q.copyInto(st.direct, 0, st.filled);
@@ -175,7 +179,7 @@ export class PduParser {
             this.state = { s: 'skip', left: dsl + padLength(dsl) + (this.settings.dataDigest ? 4 : 0) };
             return { kind: 'oversized', bhs, dataSegmentLength: dsl };
           }
-          this.state = { s: 'data', bhs, ahs, dsl, direct: undefined, filled: 0 };
+          this.state = { s: 'data', bhs, ahs, dsl, direct: undefined, directPooled: false, filled: 0 };
           continue;
         }
         case 'data': {
@@ -189,7 +193,8 @@ export class PduParser {
             let dataDigestError = false;
             if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
             this.state = { s: 'header' };
-            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
+            const pooled = st.directPooled;
+            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError, pooled };
           }
           if (this.q.length < padded + dd) return undefined;
           // The segment is copied out of the received chunks anyway: the placer may name its
@@ -201,7 +206,8 @@ export class PduParser {
             let dataDigestError = false;
             if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
             this.state = { s: 'header' };
-            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError };
+            const pooled = st.directPooled;
+            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError, pooled };
           }
           // A copy, into a buffer of the write-buffer pool (immediate data becomes its command's
           // buffer, which goes back to the pool when the command ends).

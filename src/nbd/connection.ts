@@ -161,9 +161,6 @@ export class Connection {
       this.pump();
     }
     // 'tls', 'draining', 'closed': input after STARTTLS, DISC or EOF is not read.
-    // The chunk may be the socket reader's staging buffer: what is still queued is copied.
-    this.options.own();
-    this.requests?.own();
   };
 
   private readonly input: InputReader = {
@@ -171,6 +168,11 @@ export class Connection {
     received: (chunk, n) => {
       if (chunk) {
         this.onData(chunk);
+        // The chunk is the reader's staging buffer, overwritten by the next read: a large payload
+        // under way moves to its buffer now, anything else still queued is copied.
+        if (this.phase === 'transmission') this.requests?.directTarget();
+        this.options.own();
+        this.requests?.own();
       } else if (this.requests?.directReceived(n) && this.phase === 'transmission') {
         this.pump();
       }

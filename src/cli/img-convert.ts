@@ -272,8 +272,9 @@ class ConvertCopy {
       }
     }
 
-    if (s.progress) {
-      // A first pass over the status, to weigh the progress by what has to be copied.
+    if (s.progress.enabled) {
+      // A first pass over the status, to weigh the progress by what has to be copied (only
+      // worth its metadata reads when there is a progress line to print).
       for (let pos = 0; pos < this.total;) {
         const c = await this.iteration(pos);
         if (this.counts(c.status)) this.allocatedTotal += c.length;

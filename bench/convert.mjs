@@ -13,7 +13,9 @@
 // included; the sync after it is not timed. Each vdisk output is checked with qemu-img compare.
 //
 // Environment: VDISK_BENCH_SIZE (default 2G), VDISK_BENCH_DIR (default: the OS temp dir unless it
-// is tmpfs, then bench/work.tmp), VDISK_BENCH_SEED (default 1), VDISK_BENCH_KEEP=1 keeps files.
+// is tmpfs, then bench/work.tmp), VDISK_BENCH_SEED (default 1), VDISK_BENCH_KEEP=1 keeps files,
+// VDISK_BENCH_REPEAT=N times every case N times per tool, alternating which tool goes first, and
+// prints the medians (and the range): on a shared machine one run of each says little.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -115,6 +117,9 @@ function hasVmdk(root) {
 export async function run({ root }) {
   const size = parseSize(process.env.VDISK_BENCH_SIZE ?? '2G');
   const seed = Number(process.env.VDISK_BENCH_SEED ?? 1);
+  const repeat = Number(process.env.VDISK_BENCH_REPEAT ?? 1);
+  if (!(Number.isInteger(repeat) && repeat >= 1))
+    throw new Error(`VDISK_BENCH_REPEAT: '${process.env.VDISK_BENCH_REPEAT}' is not a count of runs`);
   const dir = fs.mkdtempSync(path.join(benchDir(root), 'vdisk-bench-'));
   const vdisk = path.join(root, 'bin', 'vdisk.js');
   const f = (name) => path.join(dir, name);
@@ -154,37 +159,55 @@ export async function run({ root }) {
         console.log(`${c.name}: ${c.skip}`);
         continue;
       }
-      const result = {};
-      // Alternate which tool goes first, so neither always gets the fresher disk.
-      const order = i % 2 ? ['qemu-img', 'vdisk'] : ['vdisk', 'qemu-img'];
-      for (const tool of order) {
-        fs.rmSync(f(c.out), { force: true });
-        coldCache(dropping, f(c.src));
-        const argv = [...c.args, f(c.src), f(c.out)];
-        result[tool] =
-          tool === 'vdisk'
-            ? timed(process.execPath, [vdisk, 'img', 'convert', ...argv])
-            : timed('qemu-img', ['convert', ...argv]);
-        if (tool === 'vdisk' && result.vdisk.ok) {
-          const cmp = sh('qemu-img', ['compare', '-f', c.args[1], f(c.src), f(c.out)]);
-          if (cmp.status !== 0)
-            result.vdisk = { ...result.vdisk, ok: false, error: `wrong output: ${cmp.stdout.trim()}` };
+      const runs = { vdisk: [], 'qemu-img': [] };
+      for (let r = 0; r < repeat; r++) {
+        // Alternate which tool goes first, so neither always gets the fresher disk.
+        const order = (i + r) % 2 ? ['qemu-img', 'vdisk'] : ['vdisk', 'qemu-img'];
+        for (const tool of order) {
+          fs.rmSync(f(c.out), { force: true });
+          coldCache(dropping, f(c.src));
+          const argv = [...c.args, f(c.src), f(c.out)];
+          let run =
+            tool === 'vdisk'
+              ? timed(process.execPath, [vdisk, 'img', 'convert', ...argv])
+              : timed('qemu-img', ['convert', ...argv]);
+          if (tool === 'vdisk' && run.ok) {
+            const cmp = sh('qemu-img', ['compare', '-f', c.args[1], f(c.src), f(c.out)]);
+            if (cmp.status !== 0) run = { ...run, ok: false, error: `wrong output: ${cmp.stdout.trim()}` };
+          }
+          runs[tool].push(run);
+          console.log(
+            `${c.name}: ${tool} ${run.ok ? `${run.seconds.toFixed(2)} s` : `failed: ${run.error}`}`,
+          );
         }
-        console.log(
-          `${c.name}: ${tool} ${result[tool].ok ? `${result[tool].seconds.toFixed(2)} s` : `failed: ${result[tool].error}`}`,
-        );
       }
-      rows.push({ name: c.name, ...result });
+      rows.push({ name: c.name, vdisk: summary(runs.vdisk), 'qemu-img': summary(runs['qemu-img']) });
     }
-    printTable(rows);
+    printTable(rows, repeat);
   } finally {
     if (process.env.VDISK_BENCH_KEEP !== '1') fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function printTable(rows) {
-  const cell = (r) => (r ? (r.ok ? r.seconds.toFixed(2) : 'failed') : '-');
-  const lines = [['case', 'vdisk s', 'qemu-img s', 'vdisk/qemu-img']];
+/** The median of a case's runs of one tool (all must have succeeded), with their spread. */
+function summary(runs) {
+  const failed = runs.find((r) => !r.ok);
+  if (failed) return failed;
+  const sorted = runs.map((r) => r.seconds).sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const seconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { ok: true, seconds, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+function printTable(rows, repeat) {
+  const cell = (r) =>
+    r
+      ? r.ok
+        ? r.seconds.toFixed(2) + (repeat > 1 ? ` (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : '')
+        : 'failed'
+      : '-';
+  const unit = repeat > 1 ? `s, median of ${repeat} (range)` : 's';
+  const lines = [['case', `vdisk ${unit}`, `qemu-img ${unit}`, 'vdisk/qemu-img']];
   for (const r of rows) {
     if (r.note) {
       lines.push([r.name, '-', '-', r.note]);

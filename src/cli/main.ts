@@ -22,21 +22,6 @@ import {
   parseOutput,
   parsePreallocation,
 } from './args.js';
-import { imgAmend } from './img-amend.js';
-import { imgCheck } from './img-check.js';
-import { imgCommit } from './img-commit.js';
-import { imgCompare } from './img-compare.js';
-import { imgConvert } from './img-convert.js';
-import { imgCreate } from './img-create.js';
-import { imgInfo } from './img-info.js';
-import { imgMap } from './img-map.js';
-import { imgMeasure } from './img-measure.js';
-import { imgRebase } from './img-rebase.js';
-import { imgResize } from './img-resize.js';
-import { imgSnapshot, snapshotAction } from './img-snapshot.js';
-import { io } from './io.js';
-import { registerNbdCommands } from './nbd-serve.js';
-import { registerIscsiCommands } from './iscsi-serve.js';
 import { commandSummary } from './io-commands.js';
 import { errorMessage, oneLine, printError } from './output.js';
 
@@ -54,14 +39,30 @@ const bool = (v: unknown): boolean => v === true;
 
 export async function main(argv: string[]): Promise<number> {
   const state: RunState = { exitCode: 0 };
-  const program = buildProgram(state);
   try {
     missingCommand(argv.slice(2));
+    const program = buildProgram(state, await serverCommands(argv.slice(2)));
     await program.parseAsync(protectNegativeSize(argv));
     return state.exitCode;
   } catch (err) {
     return reportError(err);
   }
+}
+
+type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+/** Declares one family of server verbs (`nbd ...`, `iscsi ...`) on the program. */
+type ServerCommands = (program: Command, run: Runner) => void;
+
+/**
+ * The declarations of `nbd` and `iscsi`, loaded only when the command line may name them: their
+ * modules bring the whole server stack, which an `img` or `io` verb never needs (half of the
+ * start-up time of a short `img convert`). Each verb's own module is likewise imported by its
+ * action, when it runs.
+ */
+async function serverCommands(args: string[]): Promise<ServerCommands[]> {
+  if (args[0] === 'img' || args[0] === 'io') return [];
+  const [nbd, iscsi] = await Promise.all([import('./nbd-serve.js'), import('./iscsi-serve.js')]);
+  return [nbd.registerNbdCommands, iscsi.registerIscsiCommands];
 }
 
 /** One line on stderr, and the exit code for it. */
@@ -94,7 +95,7 @@ export function protectNegativeSize(argv: string[]): string[] {
   return argv;
 }
 
-export function buildProgram(state: RunState): Command {
+export function buildProgram(state: RunState, servers: readonly ServerCommands[] = []): Command {
   const program = new Command('vdisk')
     .description('shared-disk storage server for VM clusters: image engine, NBD and iSCSI exports')
     .version(VERSION)
@@ -126,7 +127,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing on success')
     .action(
       run(async (file: string, size: string | undefined, o: Opts) =>
-        imgCreate(file, size, {
+        (await import('./img-create.js')).imgCreate(file, size, {
           format: str(o['format']),
           backing: str(o['backing']),
           backingFormat: str(o['backingFormat']),
@@ -147,7 +148,7 @@ export function buildProgram(state: RunState): Command {
     .option('-U, --force-share', 'do not take the image lock (the image may be in use)')
     .action(
       run(async (file: string, o: Opts) =>
-        imgInfo(file, {
+        (await import('./img-info.js')).imgInfo(file, {
           format: parseOptionalFormat(str(o['format'])),
           output: parseOutput(str(o['output'])),
           backingChain: bool(o['backingChain']),
@@ -172,7 +173,7 @@ export function buildProgram(state: RunState): Command {
         if (repair !== undefined && repair !== 'leaks' && repair !== 'all') {
           throw new UsageError(`invalid repair mode '${repair}': use leaks or all`);
         }
-        return imgCheck(file, {
+        return (await import('./img-check.js')).imgCheck(file, {
           format: parseOptionalFormat(str(o['format'])),
           output: parseOutput(str(o['output'])),
           repair,
@@ -194,7 +195,7 @@ export function buildProgram(state: RunState): Command {
       run(async (file: string, o: Opts) => {
         const start = str(o['startOffset']);
         const max = str(o['maxLength']);
-        return imgMap(file, {
+        return (await import('./img-map.js')).imgMap(file, {
           format: parseOptionalFormat(str(o['format'])),
           output: parseOutput(str(o['output'])),
           startOffset: start === undefined ? undefined : parseNumber(start, 'start offset'),
@@ -224,7 +225,7 @@ export function buildProgram(state: RunState): Command {
           printError(errorMessage(err));
           return 2;
         }
-        return imgCompare(file1, file2, {
+        return (await import('./img-compare.js')).imgCompare(file1, file2, {
           format1,
           format2,
           strict: bool(o['strict']),
@@ -245,7 +246,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing on success')
     .action(
       run(async (file: string, size: string, o: Opts) =>
-        imgResize(file, size, {
+        (await import('./img-resize.js')).imgResize(file, size, {
           format: parseOptionalFormat(str(o['format'])),
           shrink: bool(o['shrink']),
           preallocation: parsePreallocation(str(o['preallocation'])),
@@ -281,7 +282,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing')
     .action(
       run(async (files: string[], o: Opts) =>
-        imgConvert(files, {
+        (await import('./img-convert.js')).imgConvert(files, {
           format: parseOptionalFormat(str(o['format'])),
           outFormat: str(o['outputFormat']),
           compress: bool(o['compress']),
@@ -316,7 +317,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing')
     .action(
       run(async (file: string, o: Opts) =>
-        imgRebase(file, {
+        (await import('./img-rebase.js')).imgRebase(file, {
           format: parseOptionalFormat(str(o['format'])),
           backing: str(o['backing']),
           backingFormat: str(o['backingFormat']),
@@ -341,7 +342,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing')
     .action(
       run(async (file: string, o: Opts) =>
-        imgCommit(file, {
+        (await import('./img-commit.js')).imgCommit(file, {
           format: parseOptionalFormat(str(o['format'])),
           base: str(o['base']),
           drop: bool(o['drop']),
@@ -364,7 +365,7 @@ export function buildProgram(state: RunState): Command {
     .option('-U, --force-share', 'do not take the image lock')
     .action(
       run(async (file: string | undefined, o: Opts) =>
-        imgMeasure(file, {
+        (await import('./img-measure.js')).imgMeasure(file, {
           size: str(o['size']),
           format: parseOptionalFormat(str(o['format'])),
           outFormat: str(o['outputFormat']),
@@ -385,7 +386,7 @@ export function buildProgram(state: RunState): Command {
     .option('-q, --quiet', 'print nothing')
     .action(
       run(async (file: string, o: Opts) =>
-        imgAmend(file, {
+        (await import('./img-amend.js')).imgAmend(file, {
           options: o['options'] as string[] | undefined,
           format: parseOptionalFormat(str(o['format'])),
           cache: parseCache(str(o['cache'])),
@@ -406,8 +407,9 @@ export function buildProgram(state: RunState): Command {
     .option('-U, --force-share', 'with -l: do not take the image lock')
     .option('-q, --quiet', 'print nothing')
     .action(
-      run(async (file: string, o: Opts) =>
-        imgSnapshot(
+      run(async (file: string, o: Opts) => {
+        const { imgSnapshot, snapshotAction } = await import('./img-snapshot.js');
+        return imgSnapshot(
           file,
           snapshotAction({
             list: bool(o['list']),
@@ -420,8 +422,8 @@ export function buildProgram(state: RunState): Command {
             forceShare: bool(o['forceShare']),
             quiet: bool(o['quiet']),
           },
-        ),
-      ),
+        );
+      }),
     );
 
   program
@@ -452,7 +454,7 @@ export function buildProgram(state: RunState): Command {
           }
           cache = 'none';
         }
-        return io(file, {
+        return (await import('./io.js')).io(file, {
           format: parseOptionalFormat(str(o['format'])),
           readOnly: bool(o['readOnly']),
           cache,
@@ -462,8 +464,7 @@ export function buildProgram(state: RunState): Command {
       }),
     );
 
-  registerNbdCommands(program, run);
-  registerIscsiCommands(program, run);
+  for (const register of servers) register(program, run);
 
   return program;
 }

@@ -14,7 +14,7 @@ export class Progress {
   private lastPrint = 0;
 
   constructor(
-    private readonly enabled: boolean,
+    readonly enabled: boolean,
     private readonly minSkip = 1.0,
     private readonly write: (text: string) => void = print,
   ) {}

@@ -10,18 +10,32 @@
  *
  * Decompression must produce exactly one cluster; anything else is corruption.
  */
+import { createRequire } from 'node:module';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { BlockError } from '../../util/index.js';
 
 export type CompressionType = 0 | 1;
 
 const ZSTD_MAGIC = 0xfd2fb528;
 
+interface Zstd {
+  compress(data: Buffer): Buffer;
+  decompress(data: Buffer): Buffer;
+}
+let zstdModule: Zstd | undefined;
+
+/**
+ * zstd-napi, loaded the first time a zstd cluster is met: its native binding and six modules
+ * are read from disk at load, and most images (and every qemu-img default) use zlib.
+ */
+function zstd(): Zstd {
+  return (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as Zstd);
+}
+
 /** Compresses one cluster. */
 export function compressCluster(data: Buffer, type: CompressionType): Buffer {
   if (type === 0) return deflateRawSync(data, { windowBits: 12, level: constants.Z_DEFAULT_COMPRESSION });
-  return zstdCompress(data);
+  return zstd().compress(data);
 }
 
 /** Decompresses one cluster of `clusterSize` bytes from `raw` (which may carry trailing bytes). */
@@ -31,7 +45,7 @@ export function decompressCluster(raw: Buffer, type: CompressionType, clusterSiz
     if (type === 0) {
       out = inflateRawSync(raw, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: clusterSize });
     } else {
-      out = zstdDecompress(raw.subarray(0, zstdFrameLength(raw)));
+      out = zstd().decompress(raw.subarray(0, zstdFrameLength(raw)));
     }
   } catch (err) {
     if (err instanceof BlockError) throw err;

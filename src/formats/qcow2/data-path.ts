@@ -319,21 +319,29 @@ export class DataPath {
       const runEnd = gcEnd * cs;
       const head = pos - runStart;
       const chunk = Math.min(end, runEnd) - pos;
-      let buf: Buffer;
-      if (head === 0 && chunk === count * cs) {
-        // Whole clusters: write the caller's bytes as they are, without a copy.
-        buf = data.subarray(pos - offset, pos - offset + chunk);
-      } else {
-        buf = pageAlignedBuffer(count * cs); // read into: aligned is several times faster
-        if (head > 0) await this.readGuest(runStart, buf.subarray(0, head));
-        data.copy(buf, head, pos - offset, pos - offset + chunk);
-        if (head + chunk < buf.length)
-          await this.readGuest(runStart + head + chunk, buf.subarray(head + chunk));
+      // The caller's bytes are written as they are, never copied: a partial first or last
+      // cluster gets its old content (backing file or zeroes) in a small buffer of its own, and
+      // the pieces go to the host file side by side (qcow2-cluster.c's COW regions, likewise).
+      const tail = count * cs - head - chunk;
+      const pieces: Array<[number, Buffer]> = [[head, data.subarray(pos - offset, pos - offset + chunk)]];
+      if (head > 0) {
+        const before = pageAlignedBuffer(head); // read into: aligned is several times faster
+        await this.readGuest(runStart, before);
+        pieces.push([0, before]);
+      }
+      if (tail > 0) {
+        const after = pageAlignedBuffer(tail);
+        await this.readGuest(runStart + head + chunk, after);
+        pieces.push([head + chunk, after]);
       }
       const host = await this.s.meta.run(() => this.rc.allocate(count));
       try {
-        this.s.checkDataTarget(host, buf.length);
-        await this.s.file.pwrite(host, buf);
+        this.s.checkDataTarget(host, count * cs);
+        // Settled, all of them, before a failure frees the clusters for someone else.
+        const results = await Promise.allSettled(
+          pieces.map(([at, piece]) => this.s.file.pwrite(host + at, piece)),
+        );
+        for (const r of results) if (r.status === 'rejected') throw r.reason;
       } catch (err) {
         await this.s.meta.run(() => this.rc.adjust(host / cs, count, -1)).catch(() => undefined);
         throw err;

@@ -41,13 +41,17 @@ export function transferLengthOf(
   }
 }
 
-/** Runs `cmd` on `lu`; `l` and `transferLength` are what the caller already computed from the CDB. */
+/**
+ * Runs `cmd` on `lu`; `l` and `transferLength` are what the caller already computed from the CDB,
+ * `aborted` tells whether the task has been aborted meanwhile.
+ */
 export async function runCommand(
   lu: LogicalUnit,
   cmd: ScsiCommand,
   target: TargetView,
   l: Lookup = lookupCommand(cmd.cdb),
   transferLength = transferLengthOf(cmd, lu.blockSize, l),
+  aborted: () => boolean = notAborted,
 ): Promise<ScsiResponse> {
   const state = lu.nexusState(cmd.nexus);
   try {
@@ -79,6 +83,7 @@ export async function runCommand(
       nexus: cmd.nexus,
       state,
       target,
+      aborted,
       get commands() {
         return commandsFor(lu);
       },
@@ -93,4 +98,8 @@ export async function runCommand(
   } catch (err) {
     return checkConditionFor(err, lu.mode.dSense, transferLength);
   }
+}
+
+function notAborted(): boolean {
+  return false;
 }

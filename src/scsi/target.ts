@@ -126,7 +126,7 @@ export class ScsiTarget implements ScsiTaskRouter {
       if (admitted) await admitted;
       if (task.aborted) return (res = aborted(transferLength));
       task.started = true;
-      res = await runCommand(lu, cmd, this.view, l, transferLength);
+      res = await runCommand(lu, cmd, this.view, l, transferLength, () => task.aborted);
       if (task.aborted) res = aborted(transferLength);
       return res;
     } finally {

@@ -34,6 +34,11 @@ export interface CommandContext {
   readonly state: NexusState;
   readonly target: TargetView;
   readonly commands: readonly CommandEntry[];
+  /**
+   * Whether the task was aborted meanwhile. Its response will be TASK ABORTED whatever the handler
+   * returns; a long command (EXTENDED COPY) asks between steps and stops early.
+   */
+  readonly aborted: () => boolean;
 }
 
 export interface CommandResult {

@@ -119,9 +119,13 @@ async function extendedCopy(ctx: CommandContext): Promise<CommandResult> {
   try {
     const plan = planCopy(ctx.lu, list, ctx.nexus);
     for (const s of plan) {
-      await copySegment(s, (n) => {
-        if (held) held.bytes += n;
-      });
+      await copySegment(
+        s,
+        (n) => {
+          if (held) held.bytes += n;
+        },
+        ctx.aborted,
+      );
       if (held) held.segmentsProcessed++;
     }
     if (held) held.status = CopyManagerStatus.COMPLETED_WITHOUT_ERRORS;

@@ -174,6 +174,7 @@ function copyOverlapping(lu: LogicalUnit, srcOff: number, dstOff: number, len: n
 export async function copySegment(
   s: PlannedSegment,
   progress: (bytes: number) => void = () => {},
+  aborted: () => boolean = () => false,
 ): Promise<void> {
   const sameLu = s.src === s.dst;
   const backwards = sameLu && s.dstOffset > s.srcOffset && s.dstOffset < s.srcOffset + s.bytes;
@@ -191,6 +192,8 @@ export async function copySegment(
   try {
     let next = close || chunks === 0 ? undefined : read(0);
     for (let i = 0; i < chunks; i++) {
+      // An aborted task stops between chunks; what is copied stays copied.
+      if (aborted()) throw new ScsiError(SenseKey.ABORTED_COMMAND, 0);
       const { rel, len } = chunk(i);
       if (close) {
         await copyOverlapping(s.src, s.srcOffset + rel, s.dstOffset + rel, len);

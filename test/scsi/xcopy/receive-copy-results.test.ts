@@ -145,3 +145,28 @@ test('VPD 8Fh agrees with OPERATING PARAMETERS and lists the commands offered', 
   // RECEIVE DATA (01h) and FAILED SEGMENT DETAILS (04h) are not offered.
   invalidField(await exec(f, rcrCdb(1, 1)), 1, 4);
 });
+
+test('an aborted EXTENDED COPY stops between chunks and is held as completed with errors', async () => {
+  const dev = new GatedDevice(64 * MIB);
+  dev.open();
+  const f = await ready({ uuid: randomUUID() }, dev);
+  // 32 MiB of data (four 8 MiB copy chunks) to copy from LBA 0 to LBA 65536.
+  good(await exec(f, rw16(0x8a, 0, 65536), { dataOut: Buffer.alloc(32 * MIB, 3) }));
+  dev.closed = true;
+  dev.log.length = 0;
+  const list = paramList([cscd(f.lu)], [segment(0, 0, 65535, 0, 65536)], { listId: 9 });
+  const running = exec(f, xcopyCdb(list.length), { dataOut: list, tag: 4242 });
+  await settle();
+  assert.ok(dev.waiting > 0, 'the copy is at the gate');
+  const tmf = f.target.taskManagement({ nexus: f.a, lun: 0, fn: 'abort-task', referencedTag: 4242 });
+  await settle();
+  dev.open();
+  assert.equal(await tmf, 'function-complete');
+  assert.equal((await running).status, ScsiStatus.TASK_ABORTED);
+  // The chunk under way when the abort came is finished; no chunk starts after it.
+  const writes = dev.log.filter((e) => e.startsWith('w')).map((e) => Number(e.slice(1)));
+  assert.ok(writes.length > 0);
+  assert.ok(Math.max(...writes) < 40 * MIB, `no write past the first chunk (${writes.map(String)})`);
+  const s = decodeCopyStatus((await exec(f, rcrCdb(CopyResultsAction.COPY_STATUS, 9))).dataIn!);
+  assert.equal(s.status, CopyManagerStatus.COMPLETED_WITH_ERRORS);
+});

@@ -28,7 +28,7 @@ import { reportLunsData } from './commands/report.js';
 import { lookupCommand } from './commands/table.js';
 import { MAX_LUN } from './data/report-luns.js';
 import { runCommand, transferLengthOf } from './dispatch.js';
-import { copyTargets } from './xcopy/index.js';
+import { copyTargets, heldResultsOf } from './xcopy/index.js';
 import { illegalRequest, ScsiError } from './errors.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { commandChannel, type ScsiCommandEvent } from './diagnostics.js';
@@ -204,7 +204,11 @@ export class ScsiTarget implements ScsiTaskRouter {
     const { nexus, fn } = req;
     if (fn === 'target-warm-reset' || fn === 'target-cold-reset') {
       const asc = fn === 'target-cold-reset' ? ASC.POWER_ON_OCCURRED : ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED;
-      await Promise.all([...new Set(this.map.values())].map((lu) => resetLu(lu, nexus, asc)));
+      const luns = [...new Set(this.map.values())];
+      await Promise.all(luns.map((lu) => resetLu(lu, nexus, asc)));
+      // A cold reset is a hard reset: the copy manager forgets the copy results it held (its
+      // copies were aborted with every other task above).
+      if (fn === 'target-cold-reset') for (const lu of luns) heldResultsOf(lu).clear();
       return 'function-complete';
     }
     const lu = this.map.get(req.lun);

@@ -51,6 +51,11 @@ export class HeldCopyResults {
     return held;
   }
 
+  /** Forgets everything held (a hard reset: SPC-2 §7.14 lists it among the times held results go). */
+  clear(): void {
+    this.byNexus.clear();
+  }
+
   get(nexusKey: string, listId: number): HeldCopy | undefined {
     return this.byNexus.get(nexusKey)?.get(listId);
   }

@@ -63,3 +63,4 @@ export {
 } from './operating-parameters.js';
 export { CopyManagerStatus, decodeCopyStatus, encodeCopyStatus, type CopyStatus } from './copy-status.js';
 export { decodeParameterList, type ParameterList } from './parameter-list.js';
+export { heldResultsOf } from './held-results.js';

@@ -24,7 +24,7 @@ import {
   thirdPartyCopyPage,
 } from '../../../src/scsi/xcopy/index.js';
 import { GatedDevice, settle } from '../gated-device.js';
-import { checkCondition, good, invalidField, MIB, ready } from '../helpers.js';
+import { checkCondition, clearUa, good, invalidField, MIB, ready } from '../helpers.js';
 import { exec, rw16 } from '../caw/harness.js';
 import { cscd, paramList, rcrCdb, segment, xcopyCdb } from './build.js';
 
@@ -169,4 +169,23 @@ test('an aborted EXTENDED COPY stops between chunks and is held as completed wit
   assert.ok(Math.max(...writes) < 40 * MIB, `no write past the first chunk (${writes.map(String)})`);
   const s = decodeCopyStatus((await exec(f, rcrCdb(CopyResultsAction.COPY_STATUS, 9))).dataIn!);
   assert.equal(s.status, CopyManagerStatus.COMPLETED_WITH_ERRORS);
+});
+
+test('held copy results survive a logical unit reset and go with a target cold reset (a hard reset)', async () => {
+  const f = await ready({ uuid: randomUUID() });
+  const list = paramList([cscd(f.lu)], [segment(0, 0, 8, 0, 64)], { listId: 5 });
+  good(await exec(f, xcopyCdb(list.length), { dataOut: list }));
+  const status = () => exec(f, rcrCdb(CopyResultsAction.COPY_STATUS, 5));
+  assert.equal(
+    await f.target.taskManagement({ nexus: f.a, lun: 0, fn: 'logical-unit-reset' }),
+    'function-complete',
+  );
+  await clearUa(f.target, f.a);
+  good(await status());
+  assert.equal(
+    await f.target.taskManagement({ nexus: f.a, lun: 0, fn: 'target-cold-reset' }),
+    'function-complete',
+  );
+  await clearUa(f.target, f.a);
+  invalidField(await status(), 2);
 });

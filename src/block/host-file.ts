@@ -176,11 +176,7 @@ export class HostFile implements BlockDevice {
     } catch (err) {
       return Promise.reject(err);
     }
-    // As in write: a small read that completes at once settles here.
-    if (!this.closed && buf.length > 0 && buf.length <= NOWAIT_MAX && this.align === 1) {
-      if (this.readNow(buf, offset) === buf.length) return DONE;
-    }
-    return this.track(() => this.doRead(offset, buf));
+    return this.pread(offset, buf);
   }
 
   write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
@@ -190,26 +186,42 @@ export class HostFile implements BlockDevice {
     } catch (err) {
       return Promise.reject(err);
     }
-    // The common small write that completes at once (see the file comment) settles here, without
-    // the async frames of track/doWrite/writeFully: they cost as much as the write on tmpfs.
-    if (!this.closed && !opts?.fua && this.writesNow(data.length)) {
-      const n = this.writeNow(data, offset);
-      if (n === data.length) {
-        if (offset + n > this.length) this.length = offset + n;
+    return this.pwrite(offset, data, opts);
+  }
+
+  /**
+   * Reads at any offset; bytes past the end of the file read as zeroes. A small read that
+   * completes at once on the event loop (see the file comment) settles here, without the async
+   * frames of track/doRead/readFully: on tmpfs they cost as much as the read.
+   */
+  pread(offset: number, buf: Buffer): Promise<void> {
+    let done = 0;
+    if (!this.closed && this.readsNow(buf.length)) {
+      done = this.readNow(buf, offset);
+      if (done === 0) {
+        buf.fill(0); // end of file
+        return DONE;
+      }
+      if (done === buf.length) return DONE;
+      done = Math.max(0, done);
+    }
+    return this.track(() => this.doRead(offset, buf, done));
+  }
+
+  /**
+   * Writes at any offset, extending the file when the write goes past its end. As in pread, a
+   * small write that completes at once settles here (unless FUA asks for a flush).
+   */
+  pwrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    let done = 0;
+    if (!this.closed && this.writesNow(data.length)) {
+      done = Math.max(0, this.writeNow(data, offset));
+      if (done === data.length && !opts?.fua) {
+        if (offset + done > this.length) this.length = offset + done;
         return DONE;
       }
     }
-    return this.track(() => this.doWrite(offset, data, opts));
-  }
-
-  /** Reads at any offset; bytes past the end of the file read as zeroes. */
-  async pread(offset: number, buf: Buffer): Promise<void> {
-    return this.track(() => this.doRead(offset, buf));
-  }
-
-  /** Writes at any offset, extending the file when the write goes past its end. */
-  async pwrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
-    return this.track(() => this.doWrite(offset, data, opts));
+    return this.track(() => this.doWrite(offset, data, opts, done));
   }
 
   /** Runs one request, counted in flight so that `close` can wait for it. */
@@ -223,7 +235,8 @@ export class HostFile implements BlockDevice {
     }
   }
 
-  private async doRead(offset: number, buf: Buffer): Promise<void> {
+  /** `done`: bytes pread already read at once (only when not direct). */
+  private async doRead(offset: number, buf: Buffer, done = 0): Promise<void> {
     if (buf.length === 0) return;
     if (this.align > 1 && !(offset % this.align === 0 && buf.length % this.align === 0)) {
       const start = alignDown(offset, this.align);
@@ -239,19 +252,11 @@ export class HostFile implements BlockDevice {
       bounce.copy(buf);
       return;
     }
-    await this.readFully(buf, offset);
+    await this.readFully(buf, offset, done);
   }
 
-  private async readFully(buf: Buffer, pos: number): Promise<void> {
-    let done = 0;
-    if (buf.length <= NOWAIT_MAX && this.align === 1) {
-      done = this.readNow(buf, pos);
-      if (done === 0) {
-        buf.fill(0); // end of file
-        return;
-      }
-      if (done < 0) done = 0;
-    }
+  /** Reads `buf` from `pos` on the I/O engine, from byte `done` on; zeroes past the end of file. */
+  private async readFully(buf: Buffer, pos: number, done = 0): Promise<void> {
     try {
       while (done < buf.length) {
         const n = await this.aio.read(this.fd, done === 0 ? buf : buf.subarray(done), pos + done);
@@ -266,11 +271,8 @@ export class HostFile implements BlockDevice {
     }
   }
 
-  private async writeFully(buf: Buffer, pos: number): Promise<void> {
-    let done = 0;
-    if (this.writesNow(buf.length)) {
-      done = Math.max(0, this.writeNow(buf, pos));
-    }
+  /** Writes `buf` at `pos` on the I/O engine, from byte `done` on. */
+  private async writeFully(buf: Buffer, pos: number, done = 0): Promise<void> {
     try {
       while (done < buf.length) {
         done += await this.aio.write(this.fd, done === 0 ? buf : buf.subarray(done), pos + done);
@@ -288,6 +290,11 @@ export class HostFile implements BlockDevice {
     } catch {
       return -1; // the thread pool repeats it and reports the error
     }
+  }
+
+  /** Whether a read of `n` bytes tries the event loop first (see the file comment). */
+  private readsNow(n: number): boolean {
+    return n > 0 && n <= NOWAIT_MAX && this.align === 1;
   }
 
   /** Whether a write of `n` bytes tries the event loop first (see the file comment). */
@@ -310,10 +317,11 @@ export class HostFile implements BlockDevice {
     }
   }
 
-  private async doWrite(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+  /** `done`: bytes pwrite already wrote at once (only when not direct). */
+  private async doWrite(offset: number, data: Buffer, opts?: WriteOptions, done = 0): Promise<void> {
     if (data.length === 0) return;
     if (this.align === 1) {
-      await this.writeFully(data, offset);
+      await this.writeFully(data, offset, done);
       if (offset + data.length > this.length) this.length = offset + data.length;
     } else {
       await this.directWrite(offset, data);

@@ -6,4 +6,4 @@ export * from './memory.js';
 export * from './image-lock.js';
 export { alignedBuffer, native, pageAlignedBuffer } from './native.js';
 export * from './aio.js';
-export { lendPageAligned, pageAlignedSlice, POOLED_MAX, releaseOf } from './page-slabs.js';
+export { pageAlignedSlice, releaseOf } from './page-slabs.js';

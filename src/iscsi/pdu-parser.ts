@@ -124,10 +124,9 @@ export class PduParser {
     if (st.s !== 'data') return undefined;
     if (!st.direct) {
       if (st.dsl - this.q.length < DIRECT_MIN) return undefined;
-      const place = this.placer?.(st.bhs, st.dsl);
-      const placed = place !== undefined && place.length === st.dsl;
-      st.directPooled = !placed;
-      st.direct = placed ? place : takeWriteBuffer(st.dsl);
+      const seg = this.segmentBuffer(st);
+      st.direct = seg.data;
+      st.directPooled = seg.pooled;
       pinWriteBuffer(st.direct);
       st.filled = this.q.length;
       this.q.copyInto(st.direct, 0, st.filled);
@@ -145,6 +144,17 @@ export class PduParser {
     if (st.filled + n > st.dsl) throw new RangeError(`${n} bytes received past the end of a data segment`);
     st.filled += n;
     return true;
+  }
+
+  /**
+   * Where a data segment goes: its final place when the placer names one (a Data-Out's place in
+   * its command's buffer, so that it is copied once), else a buffer of the write-buffer pool
+   * (immediate data becomes its command's buffer, which goes back to the pool when it ends).
+   */
+  private segmentBuffer(st: { bhs: Buffer; dsl: number }): { data: Buffer; pooled: boolean } {
+    const place = this.placer?.(st.bhs, st.dsl);
+    if (place !== undefined && place.length === st.dsl) return { data: place, pooled: false };
+    return { data: takeWriteBuffer(st.dsl), pooled: true };
   }
 
   /** The next complete PDU, or undefined until more bytes arrive. */
@@ -185,39 +195,23 @@ export class PduParser {
         case 'data': {
           const padded = st.dsl + padLength(st.dsl);
           const dd = this.settings.dataDigest ? 4 : 0;
+          let data: Buffer;
+          let pooled: boolean;
           if (st.direct) {
             if (st.filled < st.dsl || this.q.length < padded - st.dsl + dd) return undefined;
-            const place = st.direct;
-            unpinWriteBuffer(place);
-            const pad = this.q.take(padded - st.dsl);
-            let dataDigestError = false;
-            if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
-            this.state = { s: 'header' };
-            const pooled = st.directPooled;
-            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError, pooled };
+            data = st.direct;
+            pooled = st.directPooled;
+            unpinWriteBuffer(data);
+          } else {
+            if (this.q.length < padded + dd) return undefined;
+            ({ data, pooled } = this.segmentBuffer(st));
+            this.q.copyInto(data, 0, st.dsl);
           }
-          if (this.q.length < padded + dd) return undefined;
-          // The segment is copied out of the received chunks anyway: the placer may name its
-          // final place (a Data-Out's place in its command's buffer), so that it is copied once.
-          const place = this.placer?.(st.bhs, st.dsl);
-          if (place && place.length === st.dsl) {
-            this.q.copyInto(place, 0, st.dsl);
-            const pad = this.q.take(padded - st.dsl);
-            let dataDigestError = false;
-            if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(place));
-            this.state = { s: 'header' };
-            const pooled = st.directPooled;
-            return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data: place, dataDigestError, pooled };
-          }
-          // A copy, into a buffer of the write-buffer pool (immediate data becomes its command's
-          // buffer, which goes back to the pool when the command ends).
-          const data = takeWriteBuffer(st.dsl);
-          this.q.copyInto(data, 0, st.dsl);
           const pad = this.q.take(padded - st.dsl);
           let dataDigestError = false;
           if (dd) dataDigestError = this.q.take(4).readUInt32LE(0) !== crc32c(pad, crc32c(data));
           this.state = { s: 'header' };
-          return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data, dataDigestError, pooled: true };
+          return { kind: 'pdu', bhs: st.bhs, ahs: st.ahs, data, dataDigestError, pooled };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

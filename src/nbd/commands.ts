@@ -16,7 +16,7 @@
  * buffer. The runs are found in the data just read (zeroRuns), not by a block status lookup,
  * which costs a SEEK_HOLE per read on raw files (a scan to the end of the data on tmpfs).
  */
-import { lendPageAligned, pageAlignedSlice, POOLED_MAX, releaseOf, type Extent } from '../block/index.js';
+import { pageAlignedSlice, releaseOf, type Extent } from '../block/index.js';
 import {
   CONTEXT_ALLOCATION_DEPTH,
   CONTEXT_BASE_ALLOCATION,
@@ -109,10 +109,7 @@ async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Bu
   const room = style.dataHeaderSize;
   // The data part starts on a page, its reply header in the room before it (block/page-slabs.ts);
   // a large one is lent from the pool, and goes back once the reply is on the socket.
-  const b =
-    h.length > SLAB_READ_MAX && h.length <= POOLED_MAX
-      ? lendPageAligned(room, h.length)
-      : pageAlignedSlice(room, h.length);
+  const b = pageAlignedSlice(room, h.length, true);
   const data = b.subarray(room);
   try {
     await s.export.device.read(h.offset, data);
@@ -133,8 +130,6 @@ async function read(h: RequestHeader, s: Session, style: ReplyStyle): Promise<Bu
   return reply;
 }
 
-/** Reads up to this take their buffer from the shared slabs, larger ones from the pool. */
-const SLAB_READ_MAX = 128 * 1024;
 const replyReleases = new WeakMap<Buffer[], () => void>();
 
 /** What gives a reply's lent buffer back, to call once the reply is written (or dropped). */

@@ -110,6 +110,7 @@ export class ByteQueue {
     this.chunks = [];
     this.pos = 0;
     this.total = 0;
+    this.owned = undefined;
   }
 
   private advance(n: number): void {

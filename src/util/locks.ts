@@ -74,17 +74,8 @@ export class RangeLock {
 
   /** Acquires [start, end) and resolves to a release function. */
   async acquire(start: number, end: number, exclusive: boolean): Promise<() => void> {
-    const req: RangeRequest = { start, end, exclusive, granted: false };
-    // Granted if it conflicts with no earlier request (granted or waiting): FIFO among overlaps.
-    const blocked = this.queue.some((r) => conflicts(r, req));
-    this.queue.push(req);
-    if (!blocked) {
-      req.granted = true;
-    } else {
-      await new Promise<void>((resolve) => {
-        req.grant = resolve;
-      });
-    }
+    const { req, wait } = this.enqueue(start, end, exclusive);
+    if (wait) await wait;
     let released = false;
     return () => {
       if (released) return;
@@ -98,17 +89,16 @@ export class RangeLock {
    * promise hop: this is on every SCSI READ and WRITE).
    */
   run<T>(start: number, end: number, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
-    const req: RangeRequest = { start, end, exclusive, granted: false };
-    const blocked = this.queue.some((r) => conflicts(r, req));
-    this.queue.push(req);
+    const { req, wait } = this.enqueue(start, end, exclusive);
     const go = (): Promise<T> => {
       let p: Promise<T>;
       try {
         p = fn();
       } catch (err) {
-        this.release(req);
-        return Promise.reject(err);
+        p = Promise.reject(err);
       }
+      // then() rather than finally(): finally costs one more promise per request (callgrind: about
+      // 2,500 more instructions per 4 KiB iSCSI write).
       return p.then(
         (v) => {
           this.release(req);
@@ -120,11 +110,26 @@ export class RangeLock {
         },
       );
     };
+    return wait ? wait.then(go) : go();
+  }
+
+  /**
+   * Queues a request for [start, end): granted at once if it conflicts with no earlier request
+   * (granted or waiting: FIFO among overlaps), else `wait` settles when it is.
+   */
+  private enqueue(
+    start: number,
+    end: number,
+    exclusive: boolean,
+  ): { req: RangeRequest; wait: Promise<void> | undefined } {
+    const req: RangeRequest = { start, end, exclusive, granted: false };
+    const blocked = this.queue.some((r) => conflicts(r, req));
+    this.queue.push(req);
     if (!blocked) {
       req.granted = true;
-      return go();
+      return { req, wait: undefined };
     }
-    return new Promise<void>((resolve) => (req.grant = resolve)).then(go);
+    return { req, wait: new Promise<void>((resolve) => (req.grant = resolve)) };
   }
 
   /** Number of granted or waiting requests (for tests and drain checks). */

@@ -31,6 +31,7 @@ import {
   encodeScsiCommand,
   encodeDataOut,
   IscsiServer,
+  OP,
   PduParser,
   padLength,
   STAGE,
@@ -402,6 +403,39 @@ export class RawInitiator {
     );
     if (!o.immediate && o.cmdSN === undefined) this.cmdSN = (this.cmdSN + 1) >>> 0;
     return itt;
+  }
+
+  /**
+   * Runs one SCSI command to its end: immediate data up to 8 KiB, R2Ts answered from `o.data`,
+   * Data-In collected. Resolves to the status and the Data-In bytes.
+   */
+  async scsi(
+    cdb: number[],
+    o: { data?: Buffer; read?: number } = {},
+  ): Promise<{ status: number; data: Buffer }> {
+    const immediate = o.data && o.data.length <= 8192 ? o.data : undefined;
+    const itt = this.command(cdb, {
+      ...(o.data ? { write: true, edtl: o.data.length, data: immediate } : {}),
+      ...(o.read ? { read: true, edtl: o.read } : {}),
+    });
+    const parts: Buffer[] = [];
+    for (;;) {
+      const p = await this.next(5000);
+      if (!p) throw new Error(`no answer to CDB ${cdb[0]!.toString(16)}`);
+      if (p.kind !== 'pdu' || p.bhs.readUInt32BE(16) !== itt) continue;
+      const op = p.bhs[0]! & 0x3f;
+      if (op === OP.R2T && o.data) {
+        const ttt = p.bhs.readUInt32BE(20);
+        const offset = p.bhs.readUInt32BE(40);
+        const len = p.bhs.readUInt32BE(44);
+        this.dataOut(itt, ttt, offset, o.data.subarray(offset, offset + len));
+      } else if (op === OP.DATA_IN) {
+        parts.push(p.data);
+        if (p.bhs[1]! & 0x01) return { status: p.bhs[3]!, data: Buffer.concat(parts) };
+      } else if (op === OP.SCSI_RESPONSE) {
+        return { status: p.bhs[3]!, data: Buffer.concat(parts) };
+      }
+    }
   }
 
   dataOut(

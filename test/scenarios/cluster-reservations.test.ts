@@ -55,48 +55,11 @@ async function serve(image: string, stateDir: string, extra: string[] = []): Pro
   return { ...s, port: Number(/:(\d+)\//.exec(s.lines[0]!)![1]), more: s.lines.slice(1) };
 }
 
-interface Result {
-  status: number;
-  data: Buffer;
-}
-
-/** One SCSI command on a session: its status and Data-In (R2Ts answered from `data`). */
-async function scsi(
-  ini: RawInitiator,
-  cdb: number[],
-  o: { data?: Buffer; read?: number } = {},
-): Promise<Result> {
-  const immediate = o.data && o.data.length <= 8192 ? o.data : undefined;
-  const itt = ini.command(cdb, {
-    ...(o.data ? { write: true, edtl: o.data.length, data: immediate } : {}),
-    ...(o.read ? { read: true, edtl: o.read } : {}),
-  });
-  const parts: Buffer[] = [];
-  for (;;) {
-    const p = await ini.next(5000);
-    if (!p) throw new Error(`no answer to CDB ${cdb[0]!.toString(16)}`);
-    if (p.kind !== 'pdu' || p.bhs.readUInt32BE(16) !== itt) continue;
-    const op = p.bhs[0]! & 0x3f;
-    if (op === 0x31 && o.data) {
-      // R2T: send what it asks for.
-      const ttt = p.bhs.readUInt32BE(20);
-      const offset = p.bhs.readUInt32BE(40);
-      const len = p.bhs.readUInt32BE(44);
-      ini.dataOut(itt, ttt, offset, o.data.subarray(offset, offset + len));
-    } else if (op === 0x25) {
-      parts.push(p.data);
-      if (p.bhs[1]! & 0x01) return { status: p.bhs[3]!, data: Buffer.concat(parts) };
-    } else if (op === 0x21) {
-      return { status: p.bhs[3]!, data: Buffer.concat(parts) };
-    }
-  }
-}
-
 async function node(port: number, name: string, isid: number): Promise<RawInitiator> {
   const ini = await RawInitiator.connect(port);
   await ini.login([], { initiator: `iqn.2026-11.io.vdisk:${name}`, isid, target: IQN });
   // Clear the power-on unit attention.
-  for (let i = 0; i < 5; i++) if ((await scsi(ini, [0, 0, 0, 0, 0, 0])).status === 0) break;
+  for (let i = 0; i < 5; i++) if ((await ini.scsi([0, 0, 0, 0, 0, 0])).status === 0) break;
   return ini;
 }
 
@@ -112,7 +75,7 @@ const write10 = (lba: number): [number[], { data: Buffer }] => [
 ];
 
 async function fullStatus(ini: RawInitiator): Promise<ReturnType<typeof decodeFullStatus>> {
-  const r = await scsi(ini, [0x5e, 3, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 });
+  const r = await ini.scsi([0x5e, 3, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 });
   assert.equal(r.status, 0);
   return decodeFullStatus(r.data);
 }
@@ -149,7 +112,7 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
       [vm102, 0x102n],
       [vm103, 0x103n],
     ] as const) {
-      assert.equal((await scsi(ini, ...prout(SA.REGISTER, 0, params(0n, key, true)))).status, 0);
+      assert.equal((await ini.scsi(...prout(SA.REGISTER, 0, params(0n, key, true)))).status, 0);
     }
     assert.deepEqual(summary(await fullStatus(vm103)), {
       gen: 3,
@@ -158,26 +121,26 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
     });
 
     // vm101 reserves Write Exclusive - Registrants Only: registrants write, others do not.
-    assert.equal((await scsi(vm101, ...prout(SA.RESERVE, TYPE.WE_RO, params(0x101n, 0n)))).status, 0);
+    assert.equal((await vm101.scsi(...prout(SA.RESERVE, TYPE.WE_RO, params(0x101n, 0n)))).status, 0);
     assert.deepEqual(summary(await fullStatus(vm102)), {
       gen: 3,
       keys: ['0x101', '0x102', '0x103'],
       holders: ['0x101'],
     });
-    assert.equal((await scsi(vm103, ...write10(1))).status, 0, 'a registrant writes under WE-RO');
+    assert.equal((await vm103.scsi(...write10(1))).status, 0, 'a registrant writes under WE-RO');
 
     // vm102 preempts vm101: vm101's registration goes, vm102 holds the reservation.
-    assert.equal((await scsi(vm102, ...prout(SA.PREEMPT, TYPE.WE_RO, params(0x102n, 0x101n)))).status, 0);
+    assert.equal((await vm102.scsi(...prout(SA.PREEMPT, TYPE.WE_RO, params(0x102n, 0x101n)))).status, 0);
     assert.deepEqual(summary(await fullStatus(vm103)), {
       gen: 4,
       keys: ['0x102', '0x103'],
       holders: ['0x102'],
     });
     // The removed node gets a unit attention first (REGISTRATIONS PREEMPTED), then conflicts.
-    let w = await scsi(vm101, ...write10(2));
-    if (w.status === 2) w = await scsi(vm101, ...write10(2));
+    let w = await vm101.scsi(...write10(2));
+    if (w.status === 2) w = await vm101.scsi(...write10(2));
     assert.equal(w.status, RESERVATION_CONFLICT, 'the preempted node cannot write');
-    assert.equal((await scsi(vm102, ...write10(3))).status, 0, 'the new holder writes');
+    assert.equal((await vm102.scsi(...write10(3))).status, 0, 'the new holder writes');
 
     // kill -9 and restart: the reservation, the keys and the generation are all there.
     srv.proc.kill('SIGKILL');
@@ -191,17 +154,17 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
       holders: ['0x102'],
     });
     const rr = decodeReadReservation(
-      (await scsi(again103, [0x5e, 1, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 })).data,
+      (await again103.scsi([0x5e, 1, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 })).data,
     );
     assert.equal(rr.reservation?.type, 'WE_RO');
     assert.equal(
-      (await scsi(again103, ...write10(4))).status,
+      (await again103.scsi(...write10(4))).status,
       0,
       'a registrant still writes after the restart',
     );
     const again101 = await node(srv.port, 'vm101', 0x400001370101);
     assert.equal(
-      (await scsi(again101, ...write10(5))).status,
+      (await again101.scsi(...write10(5))).status,
       RESERVATION_CONFLICT,
       'vm101 is still fenced off',
     );
@@ -221,18 +184,18 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
     const b = await node(srv.port, 'node-b', 0x400001370002);
     // fence_scsi: every node registers (unfence) and the first one reserves WE-AR... as fence_scsi
     // does with "Write Exclusive, Registrants Only".
-    assert.equal((await scsi(a, ...prout(SA.REGISTER, 0, params(0n, 0xan, true)))).status, 0);
-    assert.equal((await scsi(b, ...prout(SA.REGISTER, 0, params(0n, 0xbn, true)))).status, 0);
-    assert.equal((await scsi(a, ...prout(SA.RESERVE, TYPE.WE_RO, params(0xan, 0n)))).status, 0);
-    assert.equal((await scsi(b, ...write10(10))).status, 0);
+    assert.equal((await a.scsi(...prout(SA.REGISTER, 0, params(0n, 0xan, true)))).status, 0);
+    assert.equal((await b.scsi(...prout(SA.REGISTER, 0, params(0n, 0xbn, true)))).status, 0);
+    assert.equal((await a.scsi(...prout(SA.RESERVE, TYPE.WE_RO, params(0xan, 0n)))).status, 0);
+    assert.equal((await b.scsi(...write10(10))).status, 0);
     // Node a fences node b: PREEMPT AND ABORT with b's key.
-    assert.equal((await scsi(a, ...prout(SA.PREEMPT_AND_ABORT, TYPE.WE_RO, params(0xan, 0xbn)))).status, 0);
-    let w = await scsi(b, ...write10(11));
-    if (w.status === 2) w = await scsi(b, ...write10(11));
+    assert.equal((await a.scsi(...prout(SA.PREEMPT_AND_ABORT, TYPE.WE_RO, params(0xan, 0xbn)))).status, 0);
+    let w = await b.scsi(...write10(11));
+    if (w.status === 2) w = await b.scsi(...write10(11));
     assert.equal(w.status, RESERVATION_CONFLICT, 'the fenced node cannot write');
-    const keys = decodeReadKeys((await scsi(a, [0x5e, 0, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 })).data);
+    const keys = decodeReadKeys((await a.scsi([0x5e, 0, 0, 0, 0, 0, 0, 0x10, 0, 0], { read: 4096 })).data);
     assert.deepEqual(keys.keys, [0xan]);
-    assert.equal((await scsi(a, ...write10(12))).status, 0);
+    assert.equal((await a.scsi(...write10(12))).status, 0);
 
     srv.proc.kill('SIGKILL');
     await srv.exited;
@@ -240,10 +203,10 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
     b.socket.destroy();
     srv = await serve(image, state);
     const b2 = await node(srv.port, 'node-b', 0x400001370002);
-    assert.equal((await scsi(b2, ...write10(13))).status, RESERVATION_CONFLICT, 'still fenced after kill -9');
+    assert.equal((await b2.scsi(...write10(13))).status, RESERVATION_CONFLICT, 'still fenced after kill -9');
     // Unfencing is registering again, as fence_scsi does on the node's next start.
-    assert.equal((await scsi(b2, ...prout(SA.REGISTER, 0, params(0n, 0xbn, true)))).status, 0);
-    assert.equal((await scsi(b2, ...write10(14))).status, 0, 'registered again, it writes');
+    assert.equal((await b2.scsi(...prout(SA.REGISTER, 0, params(0n, 0xbn, true)))).status, 0);
+    assert.equal((await b2.scsi(...write10(14))).status, 0, 'registered again, it writes');
     b2.socket.destroy();
     srv.proc.kill('SIGTERM');
     assert.equal(await srv.exited, 0);
@@ -261,8 +224,8 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
       }));
     assert.match((await qemuIo('write -P 0x44 0 64k')).out, /wrote 65536/, 'no reservation: NBD writes');
     const a = await node(srv.port, 'vm101', 0x400001370201);
-    assert.equal((await scsi(a, ...prout(SA.REGISTER, 0, params(0n, 0xa1n)))).status, 0);
-    assert.equal((await scsi(a, ...prout(SA.RESERVE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
+    assert.equal((await a.scsi(...prout(SA.REGISTER, 0, params(0n, 0xa1n)))).status, 0);
+    assert.equal((await a.scsi(...prout(SA.RESERVE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
     const refused = await qemuIo('write -P 0x55 0 64k');
     assert.match(refused.out, /Operation not permitted/, 'WE-RO held: the NBD write is refused with EPERM');
     assert.match(
@@ -270,7 +233,7 @@ describe('cluster scenarios over vdisk iscsi serve', () => {
       /read 65536/,
       'WE-RO lets unregistered clients read',
     );
-    assert.equal((await scsi(a, ...prout(SA.RELEASE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
+    assert.equal((await a.scsi(...prout(SA.RELEASE, TYPE.WE_RO, params(0xa1n, 0n)))).status, 0);
     assert.match((await qemuIo('write -P 0x55 0 64k')).out, /wrote 65536/, 'released: NBD writes again');
     a.socket.destroy();
     srv.proc.kill('SIGTERM');

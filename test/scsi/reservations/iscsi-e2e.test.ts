@@ -30,40 +30,10 @@ async function startTarget(dir: string): Promise<number> {
   return served.port;
 }
 
-interface Reply {
-  status: number;
-  data: Buffer;
-}
-
-/** Runs one command and collects its Data-In and status. */
-async function scsi(
-  ini: RawInitiator,
-  cdb: number[],
-  o: { data?: Buffer; read?: number } = {},
-): Promise<Reply> {
-  const itt = ini.command(cdb, {
-    ...(o.data ? { data: o.data, write: true, edtl: o.data.length } : {}),
-    ...(o.read ? { read: true, edtl: o.read } : {}),
-  });
-  const parts: Buffer[] = [];
-  for (;;) {
-    const p = await ini.next();
-    assert.ok(p && p.kind === 'pdu', 'connection ended');
-    const op = p.bhs[0]! & 0x3f;
-    if (p.bhs.readUInt32BE(16) !== itt) continue;
-    if (op === 0x25) {
-      parts.push(p.data);
-      if (p.bhs[1]! & 0x01) return { status: p.bhs[3]!, data: Buffer.concat(parts) };
-    } else if (op === 0x21) {
-      return { status: p.bhs[3]!, data: Buffer.concat(parts) };
-    }
-  }
-}
-
 async function session(port: number, name: string, isid: number): Promise<RawInitiator> {
   const ini = await RawInitiator.connect(port);
   await ini.login([], { initiator: `iqn.2026-11.io.vdisk:${name}`, isid });
-  for (let i = 0; i < 5; i++) if ((await scsi(ini, [0, 0, 0, 0, 0, 0])).status === ScsiStatus.GOOD) break;
+  for (let i = 0; i < 5; i++) if ((await ini.scsi([0, 0, 0, 0, 0, 0])).status === ScsiStatus.GOOD) break;
   return ini;
 }
 
@@ -71,7 +41,7 @@ const params = (key: bigint, sark: bigint, aptpl = false) =>
   encodeProutParameters({ key, serviceActionKey: sark, specIPt: false, allTgPt: false, aptpl });
 
 async function status(ini: RawInitiator) {
-  const r = await scsi(ini, prinCdb(3, 4096), { read: 4096 });
+  const r = await ini.scsi(prinCdb(3, 4096), { read: 4096 });
   assert.equal(r.status, ScsiStatus.GOOD);
   return decodeFullStatus(r.data).descriptors.map((d) => [d.transportId.name.split(':')[1], d.key, d.holder]);
 }
@@ -83,23 +53,23 @@ test('over iSCSI: register, reserve WE_RO, preempt, conflict; the state survives
   let port = await startTarget(dir);
   let a = await session(port, 'node-a', 0x400001370001);
   let b = await session(port, 'node-b', 0x400001370002);
-  assert.equal((await scsi(a, proutCdb(SA.REGISTER_AND_IGNORE), { data: params(0n, 0xan, true) })).status, 0);
-  assert.equal((await scsi(b, proutCdb(SA.REGISTER_AND_IGNORE), { data: params(0n, 0xbn, true) })).status, 0);
-  assert.equal((await scsi(a, proutCdb(SA.RESERVE, TYPE.WE_RO), { data: params(0xan, 0n) })).status, 0);
+  assert.equal((await a.scsi(proutCdb(SA.REGISTER_AND_IGNORE), { data: params(0n, 0xan, true) })).status, 0);
+  assert.equal((await b.scsi(proutCdb(SA.REGISTER_AND_IGNORE), { data: params(0n, 0xbn, true) })).status, 0);
+  assert.equal((await a.scsi(proutCdb(SA.RESERVE, TYPE.WE_RO), { data: params(0xan, 0n) })).status, 0);
   assert.deepEqual(await status(a), [
     ['node-a', 0xan, true],
     ['node-b', 0xbn, false],
   ]);
-  assert.equal((await scsi(b, proutCdb(SA.PREEMPT, TYPE.WE_RO), { data: params(0xbn, 0xan) })).status, 0);
+  assert.equal((await b.scsi(proutCdb(SA.PREEMPT, TYPE.WE_RO), { data: params(0xbn, 0xan) })).status, 0);
   // node-a first hears REGISTRATIONS PREEMPTED, then its writes conflict.
-  assert.equal((await scsi(a, WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.CHECK_CONDITION);
-  assert.equal((await scsi(a, WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.RESERVATION_CONFLICT);
-  assert.equal((await scsi(b, WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
+  assert.equal((await a.scsi(WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.CHECK_CONDITION);
+  assert.equal((await a.scsi(WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.RESERVATION_CONFLICT);
+  assert.equal((await b.scsi(WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
 
   port = await startTarget(dir); // the restarted target (the old one keeps running until the test ends)
   a = await session(port, 'node-a', 0x400001370001);
   b = await session(port, 'node-b', 0x400001370002);
   assert.deepEqual(await status(b), [['node-b', 0xbn, true]]);
-  assert.equal((await scsi(a, WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.RESERVATION_CONFLICT);
-  assert.equal((await scsi(b, WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
+  assert.equal((await a.scsi(WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.RESERVATION_CONFLICT);
+  assert.equal((await b.scsi(WRITE10, { data: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
 });

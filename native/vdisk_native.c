@@ -16,8 +16,9 @@
  *  - readNowait(fd, buf, offset) / writeNowait(fd, buf, offset): preadv2/pwritev2 with
  *    RWF_NOWAIT, run synchronously: they copy from or to the page cache when that needs no wait
  *    for the disk, and return -1 when it would (or when the file or kernel cannot tell), so the
- *    caller takes the thread pool. A small cached read then costs no thread-pool round trip,
- *    and a slow disk still never stalls the event loop.
+ *    caller takes the thread pool; -2 when the file system never does it (EOPNOTSUPP). A small
+ *    cached read then costs no thread-pool round trip, and a slow disk still never stalls the
+ *    event loop.
  *  - dioAlign(fd): statx(STATX_DIOALIGN), the file system's own answer to "does direct I/O work
  *    on this file, and with which memory and offset alignment". { memAlign: 0, offsetAlign: 0 }
  *    means direct I/O is not supported on this file. Returns null when the kernel or the file
@@ -238,8 +239,10 @@ static napi_value do_seek(napi_env env, napi_callback_info info) {
 
 /* ---- non-blocking page-cache I/O ------------------------------------------------ */
 
-/* Bytes transferred (possibly fewer than asked), or -1: would block, unsupported, or failed (the
- * caller repeats the transfer on the thread pool, which reports a real error properly). */
+/* Bytes transferred (possibly fewer than asked); -2 when this file (its file system) does not
+ * support RWF_NOWAIT for this direction at all, which will not change (ext4 refuses it for
+ * buffered writes), so the caller stops asking; -1 for anything else: would block, or failed
+ * (the caller repeats the transfer on the thread pool, which reports a real error properly). */
 static napi_value rw_nowait(napi_env env, napi_callback_info info, int write) {
   napi_value argv[3], result;
   int64_t fd, offset;
@@ -257,7 +260,7 @@ static napi_value rw_nowait(napi_env env, napi_callback_info info, int write) {
     r = write ? pwritev2((int)fd, &iov, 1, (off_t)offset, RWF_NOWAIT)
               : preadv2((int)fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
   } while (r < 0 && errno == EINTR);
-  CHECK(napi_create_int64(env, r < 0 ? -1 : (int64_t)r, &result));
+  CHECK(napi_create_int64(env, r >= 0 ? (int64_t)r : errno == EOPNOTSUPP ? -2 : -1, &result));
   return result;
 }
 

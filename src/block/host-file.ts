@@ -86,6 +86,11 @@ export class HostFile implements BlockDevice {
   private closed = false;
   /** On tmpfs: a small transfer is a memory copy and may run on the event loop. */
   private readonly inMemory: boolean;
+  /** Cleared when the file system answers EOPNOTSUPP to RWF_NOWAIT: it never will do it. */
+  private nowaitReads = true;
+  private nowaitWrites = true;
+  /** Cleared when the file system refuses FALLOC_FL_ZERO_RANGE (tmpfs does). */
+  private zeroRangeWorks = true;
   private closing: Promise<void> | undefined;
   private inflight = 0;
   private drained: (() => void) | undefined;
@@ -286,7 +291,9 @@ export class HostFile implements BlockDevice {
   private readNow(buf: Buffer, pos: number): number {
     try {
       if (this.inMemory) return fs.readSync(this.fd, buf, 0, buf.length, pos);
-      return native().readNowait?.(this.fd, buf, pos) ?? -1;
+      const n = native().readNowait?.(this.fd, buf, pos) ?? -2;
+      if (n === -2) this.nowaitReads = false;
+      return Math.max(n, -1);
     } catch {
       return -1; // the thread pool repeats it and reports the error
     }
@@ -294,7 +301,7 @@ export class HostFile implements BlockDevice {
 
   /** Whether a read of `n` bytes tries the event loop first (see the file comment). */
   private readsNow(n: number): boolean {
-    return n > 0 && n <= NOWAIT_MAX && this.align === 1;
+    return n > 0 && n <= NOWAIT_MAX && this.align === 1 && this.nowaitReads;
   }
 
   /** Whether a write of `n` bytes tries the event loop first (see the file comment). */
@@ -303,15 +310,22 @@ export class HostFile implements BlockDevice {
       n > 0 &&
       n <= (this.inMemory ? IN_MEMORY_WRITE_MAX : NOWAIT_MAX) &&
       this.align === 1 &&
-      !this.flags.writethrough
+      !this.flags.writethrough &&
+      (this.inMemory || this.nowaitWrites)
     );
   }
 
-  /** Bytes written at once without waiting for a disk, or -1. */
+  /**
+   * Bytes written at once without waiting for a disk, or -1. ext4 answers EOPNOTSUPP to every
+   * buffered RWF_NOWAIT write; after the first, writes on such a file go straight to the engine
+   * (asking every time had cost a failed system call per small write).
+   */
   private writeNow(buf: Buffer, pos: number): number {
     try {
       if (this.inMemory) return fs.writeSync(this.fd, buf, 0, buf.length, pos);
-      return native().writeNowait?.(this.fd, buf, pos) ?? -1;
+      const n = native().writeNowait?.(this.fd, buf, pos) ?? -2;
+      if (n === -2) this.nowaitWrites = false;
+      return Math.max(n, -1);
     } catch {
       return -1;
     }
@@ -399,25 +413,37 @@ export class HostFile implements BlockDevice {
     return this.track(() => this.doZeroRange(offset, length, opts));
   }
 
+  /**
+   * Whether zeroRange is a metadata operation here (FALLOC_FL_ZERO_RANGE), not a write of zero
+   * bytes. True until the file system has refused it once.
+   */
+  get zeroesQuickly(): boolean {
+    return this.zeroRangeWorks;
+  }
+
   private async doZeroRange(offset: number, length: number, opts?: ZeroOptions): Promise<void> {
     if (length === 0) return;
-    const n = native();
     const within = offset + length <= this.length;
     // Reserve the new end first, like directWrite: a padded direct write cuts back to `length`.
     if (!within) this.length = offset + length;
-    try {
-      if (opts?.mayUnmap && within) {
-        await n.fallocate(this.fd, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, offset, length);
-      } else {
-        await n.fallocate(this.fd, FALLOC.ZERO_RANGE | (within ? FALLOC.KEEP_SIZE : 0), offset, length);
+    const punch = opts?.mayUnmap === true && within;
+    if (punch || this.zeroRangeWorks) {
+      const mode = punch
+        ? FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE
+        : FALLOC.ZERO_RANGE | (within ? FALLOC.KEEP_SIZE : 0);
+      try {
+        await native().fallocate(this.fd, mode, offset, length);
+        if (opts?.fua && !this.flags.writethrough) await this.doFlush();
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `write zeroes on ${this.path} failed`);
+        if (!punch) this.zeroRangeWorks = false;
       }
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'EOPNOTSUPP') throw fromSystemError(err, `write zeroes on ${this.path} failed`);
-      if (opts?.fast)
-        throw new BlockError('NOT_SUPPORTED', 'fast zeroing is not supported by the host file system');
-      await this.writeZeroBytes(offset, length);
     }
+    if (opts?.fast)
+      throw new BlockError('NOT_SUPPORTED', 'fast zeroing is not supported by the host file system');
+    await this.writeZeroBytes(offset, length);
     if (opts?.fua && !this.flags.writethrough) await this.doFlush();
   }
 

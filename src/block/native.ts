@@ -23,9 +23,10 @@ export interface NativeHelper {
    */
   dioAlign?(fd: number): { memAlign: number; offsetAlign: number } | null;
   /**
-   * preadv2/pwritev2 with RWF_NOWAIT, synchronously: bytes transferred, or -1 when the transfer
-   * would wait for the disk (or the file system cannot tell, or it failed). Absent in a helper
-   * built before they were added.
+   * preadv2/pwritev2 with RWF_NOWAIT, synchronously: bytes transferred, -1 when the transfer
+   * would wait for the disk (or the file system cannot tell, or it failed), -2 when the file
+   * system never supports it in this direction (EOPNOTSUPP: ext4 for buffered writes). Absent
+   * in a helper built before they were added.
    */
   readNowait?(fd: number, buf: Buffer, offset: number): number;
   writeNowait?(fd: number, buf: Buffer, offset: number): number;

@@ -16,9 +16,14 @@ interface Crc32Binding {
   crc32c(input: Buffer, initialState?: number | null): number;
 }
 
-const binding = createRequire(import.meta.url)('@node-rs/crc32') as Crc32Binding;
+/**
+ * Loaded on first use: util is imported by every command, and loading the addon costs a dlopen
+ * and a read of /usr/bin/ldd (its glibc/musl check) that only iSCSI digests need.
+ */
+let binding: Crc32Binding | undefined;
 
 /** CRC32C of `data`, continuing from `previous` (the CRC of the bytes before it) when given. */
 export function crc32c(data: Buffer, previous?: number): number {
-  return previous === undefined ? binding.crc32c(data) >>> 0 : binding.crc32c(data, previous) >>> 0;
+  const b = (binding ??= createRequire(import.meta.url)('@node-rs/crc32') as Crc32Binding);
+  return previous === undefined ? b.crc32c(data) >>> 0 : b.crc32c(data, previous) >>> 0;
 }

@@ -70,3 +70,59 @@ test('a refused non-blocking read is done by the thread pool', async () => {
     await f.close();
   }
 });
+
+test('a file system that never does non-blocking writes (-2) is not asked again', async () => {
+  const dir = tmpDir('vdisk-nowait-never-');
+  const p = path.join(dir, 'f.raw');
+  fs.writeFileSync(p, Buffer.alloc(0));
+  const helper = native();
+  const saved = helper.writeNowait;
+  let asked = 0;
+  helper.writeNowait = () => {
+    asked++;
+    return -2;
+  };
+  const f = await HostFile.open(p, { lock: false });
+  try {
+    for (let i = 0; i < 5; i++) await f.pwrite(i * 4096, bytes(4096, i));
+    const file = fs.readFileSync(p);
+    for (let i = 0; i < 5; i++) assert.deepEqual(file.subarray(i * 4096, (i + 1) * 4096), bytes(4096, i));
+    // On tmpfs small writes are plain pwrite on the event loop and never ask.
+    assert.equal(asked, fs.statfsSync(dir).type === 0x01021994 ? 0 : 1);
+  } finally {
+    helper.writeNowait = saved;
+    await f.close();
+  }
+});
+
+test('a refused zero range is remembered, and zeroes are written instead', async () => {
+  const dir = tmpDir('vdisk-zero-range-');
+  const p = path.join(dir, 'f.raw');
+  fs.writeFileSync(p, Buffer.alloc(64 * 1024, 0xee));
+  const helper = native();
+  const saved = helper.fallocate;
+  const modes: number[] = [];
+  helper.fallocate = (_fd, mode) => {
+    modes.push(mode);
+    return Promise.reject(Object.assign(new Error('fallocate: EOPNOTSUPP'), { code: 'EOPNOTSUPP' }));
+  };
+  const f = await HostFile.open(p, { lock: false });
+  try {
+    assert.equal(f.zeroesQuickly, true);
+    await f.zeroRange(4096, 8192);
+    assert.equal(f.zeroesQuickly, false);
+    await f.zeroRange(32 * 1024, 4096);
+    await f.zeroRange(60 * 1024, 8192); // past the end: extends the file
+    assert.equal(modes.length, 1, 'asked the file system once');
+    const file = fs.readFileSync(p);
+    assert.equal(file.length, 68 * 1024);
+    assert.ok(file.subarray(4096, 12288).every((b) => b === 0));
+    assert.ok(file.subarray(32 * 1024, 36 * 1024).every((b) => b === 0));
+    assert.ok(file.subarray(60 * 1024).every((b) => b === 0));
+    assert.ok(file.subarray(0, 4096).every((b) => b === 0xee));
+    assert.ok(file.subarray(12288, 32 * 1024).every((b) => b === 0xee));
+  } finally {
+    helper.fallocate = saved;
+    await f.close();
+  }
+});

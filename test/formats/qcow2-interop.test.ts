@@ -420,3 +420,63 @@ test(
     qemuImgOk(['compare', '-f', 'qcow2', '-F', 'raw', f, modelPath]);
   },
 );
+
+const reuseBases: Array<string | undefined> = [undefined, ...(fs.existsSync('/dev/shm') ? ['/dev/shm'] : [])];
+for (const base of reuseBases) {
+  test(
+    `a partial write into a reused host cluster reads zeroes around it (${base ?? 'default temp dir'})`,
+    { skip, timeout },
+    async () => {
+      // The new cluster is zeroed before the data goes in (FALLOC_FL_ZERO_RANGE, or zero bytes
+      // where the file system refuses it, as tmpfs does): write zeroes with unmap frees the host
+      // clusters without punching them, so they still hold 0xff bytes, and none may show through.
+      const dir = tmpDir('vdisk-qcow2-reuse-', base);
+      const f = path.join(dir, 'r.qcow2');
+      const cs = 64 * KiB;
+      await createImage(f, { format: 'qcow2', size: 16 * MiB });
+      await withImage(f, async (img) => {
+        await img.write(0, Buffer.alloc(4 * cs, 0xff));
+        await img.flush();
+      });
+      const stale = qemuMap(f)
+        .filter((e) => e.data)
+        .map((e) => e.offset!);
+      await withImage(f, async (img) => {
+        await img.writeZeroes(0, 4 * cs, { mayUnmap: true });
+        await img.flush();
+        assert.ok(
+          readAt(f, stale[0]!, cs).every((b) => b === 0xff),
+          'the freed cluster keeps its bytes',
+        );
+        // Head and tail pads (one cluster), a head pad only, a tail pad only (two clusters).
+        await img.write(8 * cs + 1000, pattern(3000, 1));
+        await img.write(10 * cs + 5000, pattern(2 * cs - 5000, 2));
+        await img.write(12 * cs, pattern(cs + 512, 3));
+      });
+      assertQemuCheckClean(f, 'after writes into reused clusters');
+      const used = qemuMap(f)
+        .filter((e) => e.data)
+        .map((e) => e.offset!);
+      assert.ok(
+        used.some((o) => o >= stale[0]! && o < stale[0]! + 4 * cs),
+        `a freed host cluster was reused (freed at ${stale}, now used ${used})`,
+      );
+      const model = Buffer.alloc(16 * MiB);
+      pattern(3000, 1).copy(model, 8 * cs + 1000);
+      pattern(2 * cs - 5000, 2).copy(model, 10 * cs + 5000);
+      pattern(cs + 512, 3).copy(model, 12 * cs);
+      const modelPath = path.join(dir, 'model.raw');
+      fs.writeFileSync(modelPath, model);
+      qemuImgOk(['compare', '-f', 'qcow2', '-F', 'raw', f, modelPath]);
+      await withImage(
+        f,
+        async (img) => {
+          const got = Buffer.alloc(6 * cs);
+          await img.read(8 * cs, got);
+          assert.deepEqual(got, model.subarray(8 * cs, 14 * cs));
+        },
+        true,
+      );
+    },
+  );
+}

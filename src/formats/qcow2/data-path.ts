@@ -133,6 +133,14 @@ export class DataPath {
     }
   }
 
+  /** Whether guest bytes from `pos` on, within the cluster that `e` maps, read as zeroes. */
+  private readsZero(e: L2Entry, pos: number): boolean {
+    if (e.kind === 'zero') return true;
+    if (e.kind !== 'unallocated') return false;
+    const b = this.backing;
+    return !b || pos >= b.size;
+  }
+
   private async readBacking(pos: number, out: Buffer): Promise<void> {
     const b = this.backing;
     if (!b || pos >= b.size) {
@@ -319,29 +327,36 @@ export class DataPath {
       const runEnd = gcEnd * cs;
       const head = pos - runStart;
       const chunk = Math.min(end, runEnd) - pos;
-      // The caller's bytes are written as they are, never copied: a partial first or last
-      // cluster gets its old content (backing file or zeroes) in a small buffer of its own, and
-      // the pieces go to the host file side by side (qcow2-cluster.c's COW regions, likewise).
       const tail = count * cs - head - chunk;
-      const pieces: Array<[number, Buffer]> = [[head, data.subarray(pos - offset, pos - offset + chunk)]];
-      if (head > 0) {
+      // The caller's bytes are written as they are, never copied. A partial first or last
+      // cluster needs its old content around them (qcow2-cluster.c's COW regions). Where that
+      // is zeroes (no backing data there) and the file system zeroes a range without writing
+      // it, the new clusters are zeroed first and only the data is written, as QEMU does
+      // (handle_alloc_space). Otherwise the old content goes in a small buffer of its own.
+      const zeroFirst =
+        this.s.file.zeroesQuickly &&
+        ((head > 0 && this.readsZero(olds[0]!, runStart)) ||
+          (tail > 0 && this.readsZero(olds[count - 1]!, runEnd - tail)));
+      const pieces: Array<[number, Buffer]> = [];
+      if (head > 0 && !(zeroFirst && this.readsZero(olds[0]!, runStart))) {
         const before = pageAlignedBuffer(head); // read into: aligned is several times faster
         await this.readGuest(runStart, before);
         pieces.push([0, before]);
       }
-      if (tail > 0) {
+      pieces.push([head, data.subarray(pos - offset, pos - offset + chunk)]);
+      if (tail > 0 && !(zeroFirst && this.readsZero(olds[count - 1]!, runEnd - tail))) {
         const after = pageAlignedBuffer(tail);
-        await this.readGuest(runStart + head + chunk, after);
+        await this.readGuest(runEnd - tail, after);
         pieces.push([head + chunk, after]);
       }
       const host = await this.s.meta.run(() => this.rc.allocate(count));
       try {
         this.s.checkDataTarget(host, count * cs);
-        // Settled, all of them, before a failure frees the clusters for someone else.
-        const results = await Promise.allSettled(
-          pieces.map(([at, piece]) => this.s.file.pwrite(host + at, piece)),
-        );
-        for (const r of results) if (r.status === 'rejected') throw r.reason;
+        if (zeroFirst) await this.s.file.zeroRange(host, count * cs);
+        // One after the other: buffered writes to one file serialise on its inode lock in the
+        // kernel, where a second writer spins while it waits (three at once cost a convert
+        // more CPU than the copy itself).
+        for (const [at, piece] of pieces) await this.s.file.pwrite(host + at, piece);
       } catch (err) {
         await this.s.meta.run(() => this.rc.adjust(host / cs, count, -1)).catch(() => undefined);
         throw err;

@@ -60,6 +60,8 @@ export class Refcounts {
     await s.file.pread(h.refcountTableOffset, table);
     const rc = new Refcounts(s, table);
     for (let i = 0; i < rc.tableEntries; i++) {
+      // Most of a table is unused: skip empty entries without decoding them.
+      if (table.readUInt32BE(i * 8) === 0 && table.readUInt32BE(i * 8 + 4) === 0) continue;
       const off = rc.blockOffset(i);
       if (!off) continue;
       if (off + s.clusterSize > s.file.size)

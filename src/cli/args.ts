@@ -8,7 +8,7 @@
  */
 import { parseAioMode, parseCacheMode, type AioMode, type CacheMode } from '../block/index.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../formats/index.js';
-import { parseSize, UsageError } from '../util/index.js';
+import { DEFAULT_POLL_MAX_NS, parseSize, UsageError } from '../util/index.js';
 
 export type OutputFormat = 'human' | 'json';
 
@@ -99,4 +99,14 @@ export function parseOptionString(text: string): Record<string, string> {
 /** commander argParser for options that may be repeated (`-o a=1 -o b=2`, `-c cmd -c cmd`). */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** --poll-max-ns of the servers: whole nanoseconds, 0 (no polling) to 10 ms. */
+export function parsePollMaxNs(text: string | undefined, command: string): number {
+  if (text === undefined) return DEFAULT_POLL_MAX_NS;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 0 && n <= 10_000_000)) {
+    throw new UsageError(`${command}: invalid --poll-max-ns '${text}': use 0 to 10000000 nanoseconds`);
+  }
+  return n;
 }

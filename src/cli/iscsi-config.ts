@@ -40,7 +40,7 @@ import {
   type ChapCredentials,
 } from '../iscsi/index.js';
 import { UsageError } from '../util/index.js';
-import { parseCache, parseFormat } from './args.js';
+import { parseCache, parseFormat, parsePollMaxNs } from './args.js';
 
 export interface LunPlan {
   lun: number;
@@ -71,6 +71,8 @@ export interface IscsiServePlan {
   nopTimeout?: number;
   /** Also export every image over NBD on this address, from the same process (one owner). */
   nbd?: { host: string; port: number };
+  /** Longest event-loop polling window, ns (util/busy-poll.ts; --poll-max-ns). */
+  pollMaxNs?: number;
 }
 
 export interface IscsiServeOptions {
@@ -85,6 +87,7 @@ export interface IscsiServeOptions {
   nopInterval?: string;
   nopTimeout?: string;
   nbd?: string;
+  pollMaxNs?: string;
 }
 
 const fail = (m: string): UsageError => new UsageError(`iscsi serve: ${m}`);
@@ -96,6 +99,7 @@ export function planIscsiServe(o: IscsiServeOptions): IscsiServePlan {
   if (plan.nopTimeout === 0) throw fail('--nop-timeout must be more than 0 seconds');
   if (o.nbd !== undefined)
     plan.nbd = /^\d+$/.test(o.nbd) ? parsePortal(`0.0.0.0:${o.nbd}`) : parsePortal(o.nbd);
+  plan.pollMaxNs = parsePollMaxNs(o.pollMaxNs, 'iscsi serve');
   return plan;
 }
 

@@ -39,7 +39,7 @@ import {
   ScsiTarget,
   sharedDevice,
 } from '../scsi/index.js';
-import { UsageError } from '../util/index.js';
+import { DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
 import { collect } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
@@ -139,6 +139,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
         },
         maxCommandBytes: MAX_TRANSFER_BYTES,
         log: (m) => printError(`iscsi: ${m}`),
+        pollMaxNs: plan.pollMaxNs,
       });
     } catch (err) {
       throw new UsageError(`iscsi serve: ${errorMessage(err)}`);
@@ -146,7 +147,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     const bound = await server.listen(plan.portals);
     print(lunUrls(plan, bound[0]!).join('\n') + '\n');
     if (plan.nbd) {
-      nbd = nbdServer([...images.values()]);
+      nbd = nbdServer([...images.values()], plan.pollMaxNs);
       const where = await nbd.listen(plan.nbd);
       print(nbdUrls([...images.values()], where).join('\n') + '\n');
     }
@@ -170,7 +171,10 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
  * `--nbd`: the same images, opened once, exported over NBD too, so that iSCSI and NBD clients
  * share one owner and see each other's writes. The export name is the image file's base name.
  */
-function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[]): NbdServer {
+function nbdServer(
+  entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[],
+  pollMaxNs: number | undefined,
+): NbdServer {
   const names = new Set<string>();
   return new NbdServer({
     exports: entries.map(({ image, lu, opts }) => {
@@ -187,6 +191,7 @@ function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[]):
       });
     }),
     log: (m) => printError(`nbd: ${m}`),
+    pollMaxNs,
   });
 }
 
@@ -250,6 +255,10 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
       '--nbd <[addr:]port>',
       'also export every image over NBD from this process (export name: the file name)',
     )
+    .option(
+      '--poll-max-ns <ns>',
+      `longest time the event loop polls for the next PDU before it sleeps (default ${DEFAULT_POLL_MAX_NS}; 0: never)`,
+    )
     .option('--config <file>', 'serve the targets of a JSON file (schema below)')
     .addHelpText('after', CONFIG_HELP)
     .action(
@@ -266,6 +275,7 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
           nopInterval: str(o['nopInterval']),
           nopTimeout: str(o['nopTimeout']),
           nbd: str(o['nbd']),
+          pollMaxNs: str(o['pollMaxNs']),
         }),
       ),
     );

@@ -34,8 +34,8 @@ import {
   type ListenAddress,
   type NbdTlsConfig,
 } from '../nbd/index.js';
-import { UsageError } from '../util/index.js';
-import { collect, parseAio, parseCache, parseOptionalFormat } from './args.js';
+import { DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
+import { collect, parseAio, parseCache, parseOptionalFormat, parsePollMaxNs } from './args.js';
 import { errorMessage, print, printError } from './output.js';
 import { closeImages, untilSignal } from './serve-lifecycle.js';
 
@@ -53,6 +53,8 @@ export interface NbdServeOptions {
   descriptions?: string[];
   tlsCreds?: string;
   tlsPsk?: string;
+  /** --poll-max-ns: the longest event-loop polling window, as typed. */
+  pollMaxNs?: string;
 }
 
 /** The checked form of the options: everything `nbdServe` needs, nothing left to parse. */
@@ -66,6 +68,7 @@ export interface ServePlan {
   cache?: CacheMode;
   aio?: AioMode;
   tls?: NbdTlsConfig;
+  pollMaxNs: number;
 }
 
 export function planServe(images: string[], o: NbdServeOptions): ServePlan {
@@ -111,6 +114,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
   if (!/^\d+$/.test(o.shared ?? '1') || !(maxConnections >= 1)) {
     throw new UsageError(`nbd serve: invalid connection limit '${o.shared}': use a number of at least 1`);
   }
+  const pollMaxNs = parsePollMaxNs(o.pollMaxNs, 'nbd serve');
   let tls: NbdTlsConfig | undefined;
   if (o.tlsCreds !== undefined || o.tlsPsk !== undefined) {
     try {
@@ -136,6 +140,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
     cache: o.cache,
     aio: o.aio,
     tls,
+    pollMaxNs,
   };
 }
 
@@ -180,6 +185,7 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
       maxConnections: plan.maxConnections,
       startTls: plan.tls ? tlsUpgrader(plan.tls) : undefined,
       log: (m) => printError(`nbd: ${m}`),
+      pollMaxNs: plan.pollMaxNs,
     });
     const bound = await server.listen(plan.listen);
     print(exportUris(plan, bound).join('\n') + '\n');
@@ -229,6 +235,10 @@ export function registerNbdCommands(program: Command, run: Runner): void {
     )
     .option('--tls-creds <dir>', 'require TLS: server-cert.pem, server-key.pem (and ca-cert.pem) from DIR')
     .option('--tls-psk <file>', 'require TLS with pre-shared keys: identity:hexkey lines (psktool format)')
+    .option(
+      '--poll-max-ns <ns>',
+      `longest time the event loop polls for the next request before it sleeps (default ${DEFAULT_POLL_MAX_NS}; 0: never)`,
+    )
     .action(
       run(async (images: string[], o: Record<string, unknown>) =>
         nbdServe(images, {
@@ -245,6 +255,7 @@ export function registerNbdCommands(program: Command, run: Runner): void {
           descriptions: o['description'] as string[] | undefined,
           tlsCreds: str(o['tlsCreds']),
           tlsPsk: str(o['tlsPsk']),
+          pollMaxNs: str(o['pollMaxNs']),
         }),
       ),
     );

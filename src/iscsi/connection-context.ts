@@ -2,6 +2,7 @@
  * What a connection needs from its server (ConnectionContext: the login's target lookup, session
  * registry calls, SendTargets, caps, timers and the log), and what it reports (ConnectionStats).
  */
+import type { BusyPoll } from '../util/index.js';
 import type { Connection } from './connection.js';
 import type { LoginContext, LoginResult } from './login.js';
 import type { Session } from './session.js';
@@ -28,6 +29,8 @@ export interface ConnectionContext extends LoginContext, ConnectionTimers {
   maxQueuedBytes: number;
   shuttingDown(): boolean;
   log(message: string): void;
+  /** The server's event-loop polling (util/busy-poll.ts), told of every PDU in and out. */
+  poll?: BusyPoll;
 }
 
 export type Phase = 'login' | 'full' | 'closing' | 'closed';

@@ -72,7 +72,7 @@ export class Connection implements RequestHost {
     private readonly socket: net.Socket,
     private readonly ctx: ConnectionContext,
   ) {
-    this.writer = new PduWriter(socket);
+    this.writer = new PduWriter(socket, ctx.poll);
     this.maxCommandBytes = ctx.maxCommandBytes;
     this.maxHeldBytes = ctx.maxHeldBytes;
     this.parser = new PduParser({ headerDigest: false, dataDigest: false, maxDataSegmentLength: 8192 });
@@ -234,6 +234,7 @@ export class Connection implements RequestHost {
   private readonly input: InputReader = {
     directTarget: () => (this.phase === 'full' ? this.parser.directTarget() : undefined),
     received: (chunk, n) => {
+      this.ctx.poll?.activity();
       if (chunk) {
         this.onData(chunk);
         // The chunk is the reader's staging buffer, overwritten by the next read: a large data

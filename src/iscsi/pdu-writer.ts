@@ -15,7 +15,7 @@
  * commands while it is above its cap (a reader that does not read).
  */
 import type net from 'node:net';
-import { crc32c } from '../util/index.js';
+import { crc32c, type BusyPoll } from '../util/index.js';
 import { BHS_SIZE, padLength } from './bhs.js';
 
 const SLAB_SIZE = 1024 * 1024;
@@ -41,7 +41,11 @@ export class PduWriter {
   /** PDUs written (for stats). */
   pdus = 0;
 
-  constructor(private readonly socket: net.Socket) {}
+  constructor(
+    private readonly socket: net.Socket,
+    /** The server's event-loop polling (util/busy-poll.ts), told of every PDU sent. */
+    private readonly poll?: BusyPoll,
+  ) {}
 
   /** A zeroed header buffer: 48 bytes, or 52 when header digests are on (room for the digest). */
   headerBuffer(): Buffer {
@@ -66,6 +70,7 @@ export class PduWriter {
       onSent?.();
       return;
     }
+    this.poll?.activity();
     if (!this.corked) {
       this.corked = true;
       s.cork();

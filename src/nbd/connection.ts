@@ -30,7 +30,7 @@
  * finished, even if the socket died first, so that the server can drain before the devices close.
  */
 import type net from 'node:net';
-import { readSocket, returnWriteBuffer, type InputReader } from '../util/index.js';
+import { readSocket, returnWriteBuffer, type BusyPoll, type InputReader } from '../util/index.js';
 import { NBD_CMD, NBD_ERRNO } from './constants.js';
 import { errorReply, releaseOfReply, runCommand } from './commands.js';
 import { NbdProtocolError } from './errors.js';
@@ -67,6 +67,8 @@ export interface ConnectionContext {
   startTls?: (socket: net.Socket) => Promise<net.Socket>;
   shuttingDown: () => boolean;
   log: (message: string) => void;
+  /** The server's event-loop polling (util/busy-poll.ts), told of every request and reply. */
+  poll?: BusyPoll;
 }
 
 type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
@@ -166,6 +168,7 @@ export class Connection {
   private readonly input: InputReader = {
     directTarget: () => (this.phase === 'transmission' ? this.requests?.directTarget() : undefined),
     received: (chunk, n) => {
+      this.ctx.poll?.activity();
       if (chunk) {
         this.onData(chunk);
         // The chunk is the reader's staging buffer, overwritten by the next read: a large payload
@@ -385,6 +388,7 @@ export class Connection {
       this.socket.cork();
       setImmediate(this.uncork);
     }
+    this.ctx.poll?.activity();
     const last = bufs.length - 1;
     // Writes complete in order: once the last one is out, a lent read buffer may go back.
     for (let i = 0; i < last; i++) this.socket.write(bufs[i]!);

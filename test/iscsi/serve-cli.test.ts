@@ -194,6 +194,7 @@ describe('vdisk iscsi serve', { skip }, () => {
       [['--target', IQN, '--lun', `0=${raw}`, '--mutual-chap', 'tgt:target-secret-16'], /needs --chap/],
       [['--target', IQN, '--lun', `0=${raw}`, '--nop-interval', 'soon'], /invalid --nop-interval/],
       [['--target', IQN, '--lun', `0=${raw}`, '--nop-timeout', '0'], /more than 0/],
+      [['--target', IQN, '--lun', `0=${raw}`, '--poll-max-ns', '-1'], /invalid --poll-max-ns/],
     ];
     for (const [args, re] of cases) {
       const r = await run(

@@ -190,6 +190,8 @@ describe('vdisk nbd serve', { skip }, () => {
       [['-p', '0', path.join(dir, 'missing.raw')], /missing\.raw/],
       [['--tls-creds', path.join(dir, 'nocreds'), img], /server-cert\.pem is missing/],
       [['--tls-psk', img, img], /identity:hexkey|no keys/],
+      [['--poll-max-ns', '1us', img], /invalid --poll-max-ns/],
+      [['--poll-max-ns', '20000000', img], /invalid --poll-max-ns/],
     ];
     for (const [args, msg] of cases) {
       const r = await run(process.execPath, [VDISK, 'nbd', 'serve', ...args]);

@@ -265,8 +265,10 @@ export class HostFile implements BlockDevice {
     try {
       while (done < buf.length) {
         const n = await this.aio.read(this.fd, done === 0 ? buf : buf.subarray(done), pos + done);
-        if (n === 0) {
-          buf.fill(0, done);
+        // With O_DIRECT a short read ends at the end of the file, inside a block: the next read
+        // would start unaligned (EINVAL), and there is nothing more to read anyway.
+        if (n === 0 || (this.align > 1 && (pos + done + n) % this.align !== 0)) {
+          buf.fill(0, done + n);
           return;
         }
         done += n;

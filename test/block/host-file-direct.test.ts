@@ -87,6 +87,36 @@ for (const mode of ['none', 'directsync'] as const) {
       }
     });
 
+    test('an unaligned write past an end of file that falls inside a block', async () => {
+      // The head block of the write holds the end of the file: its read comes back short, and the
+      // rest of the block is zeroes. Reading on from there would be an unaligned direct read:
+      // EINVAL once a concurrent write has moved the end of the file (done here between the two).
+      const p = makeFile(pattern(1000, 4));
+      const hf = await HostFile.open(p, { cache: mode });
+      const engine = hf.aio as { read: typeof hf.aio.read };
+      const read = engine.read;
+      engine.read = async (fd, buf, pos) => {
+        const n = await read(fd, buf, pos);
+        if (fd === hf.descriptor && n > 0 && n < buf.length) {
+          engine.read = read;
+          const other = fs.openSync(p, 'r+');
+          fs.writeSync(other, Buffer.alloc(100), 0, 100, 4000); // the concurrent extension
+          fs.closeSync(other);
+        }
+        return n;
+      };
+      try {
+        await hf.pwrite(1010, pattern(100, 5));
+        const want = Buffer.concat([pattern(1000, 4), Buffer.alloc(10), pattern(100, 5)]);
+        const got = Buffer.alloc(want.length, 0xaa);
+        await hf.pread(0, got);
+        assert.deepEqual(got, want);
+      } finally {
+        engine.read = read;
+        await hf.close();
+      }
+    });
+
     test('many concurrent unaligned writes into the same 4 KiB block all land', async () => {
       const size = 64 * KiB;
       const p = makeFile(pattern(size, 2));

@@ -33,6 +33,8 @@ export class BusyPoll {
   private last = -Infinity;
   private until = 0;
   private polling = false;
+  /** Activity since the last poll, while polling. */
+  private active = false;
   /** Windows polled through without activity, then activity after maxNs: for tests. */
   polls = 0;
 
@@ -41,22 +43,23 @@ export class BusyPoll {
   /** Something arrived or was sent: poll on for a window from now. */
   activity(): void {
     if (this.maxNs <= 0) return;
+    if (this.polling) {
+      // Read the clock once per turn of the loop (in poll), not once per request and reply.
+      this.active = true;
+      return;
+    }
     const now = performance.now();
-    if (!this.polling) {
-      const idleNs = (now - this.last) * 1e6;
-      if (idleNs <= this.maxNs) {
-        if (idleNs > this.windowNs) this.windowNs = Math.min(this.maxNs, Math.max(MIN_NS, this.windowNs * 2));
-      } else if (this.windowNs > 0) {
-        this.windowNs = this.windowNs / 2 < MIN_NS ? 0 : this.windowNs / 2;
-      }
+    const idleNs = (now - this.last) * 1e6;
+    if (idleNs <= this.maxNs) {
+      if (idleNs > this.windowNs) this.windowNs = Math.min(this.maxNs, Math.max(MIN_NS, this.windowNs * 2));
+    } else if (this.windowNs > 0) {
+      this.windowNs = this.windowNs / 2 < MIN_NS ? 0 : this.windowNs / 2;
     }
     this.last = now;
     if (this.windowNs === 0) return;
     this.until = now + this.windowNs / 1e6;
-    if (!this.polling) {
-      this.polling = true;
-      setImmediate(this.poll);
-    }
+    this.polling = true;
+    setImmediate(this.poll);
   }
 
   /** The current window in nanoseconds (0: not polling after activity). */
@@ -65,7 +68,13 @@ export class BusyPoll {
   }
 
   private readonly poll = (): void => {
-    if (performance.now() < this.until) {
+    const now = performance.now();
+    if (this.active) {
+      this.active = false;
+      this.last = now;
+      this.until = now + this.windowNs / 1e6;
+    }
+    if (now < this.until) {
       this.polls++;
       setImmediate(this.poll);
       return;

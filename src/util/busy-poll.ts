@@ -13,10 +13,24 @@
  * window would have caught it), and shrinks (halving) when the loop polled a whole window for
  * nothing and the next request came later than `maxNs`: a client that pauses costs no CPU
  * beyond one window, and an idle server none. `maxNs` 0 turns polling off.
+ *
+ * On a machine whose cores are all busy, polling does harm: the poller is always runnable, so
+ * the scheduler preempts it for the other work and a request that arrives meanwhile waits a
+ * whole time slice, where a sleeping server would have been woken at once. A poll that finds
+ * more than PREEMPTED_MS passed since the previous one, with nothing to do in between, was
+ * preempted (an idle loop turns in 1-3 us; a scheduler's time slice is milliseconds). One such
+ * gap can be a garbage collection or the host's own jitter (on the bench machine about one turn
+ * in 10,000 took over 1 ms); a second within CONTENDED_MS means the core is contended, and
+ * polling stops for a back-off (BACKOFF_MS, doubling up to BACKOFF_MAX_MS while it keeps
+ * happening, reset by a window polled through without it).
  */
 import { performance } from 'node:perf_hooks';
 
 const MIN_NS = 4_000;
+const PREEMPTED_MS = 1;
+const CONTENDED_MS = 100;
+const BACKOFF_MS = 50;
+const BACKOFF_MAX_MS = 1_600;
 
 /**
  * The servers' default maximum window. QEMU's IOThreads default to 32 us; on the 2-vCPU bench
@@ -35,10 +49,22 @@ export class BusyPoll {
   private polling = false;
   /** Activity since the last poll, while polling. */
   private active = false;
+  /** performance.now() of the previous poll. */
+  private prev = 0;
+  /** No polling before this time (preempted while polling), and the next back-off. */
+  private backoffUntil = 0;
+  private backoffMs = BACKOFF_MS;
+  /** Times polling was found preempted, and when last: for tests and diagnostics. */
+  preemptions = 0;
+  private lastPreempted = -Infinity;
   /** Windows polled through without activity, then activity after maxNs: for tests. */
   polls = 0;
 
-  constructor(readonly maxNs: number) {}
+  /** `preemptedMs`: the gap that counts as a preemption (PREEMPTED_MS; tests set a longer one). */
+  constructor(
+    readonly maxNs: number,
+    private readonly preemptedMs = PREEMPTED_MS,
+  ) {}
 
   /** Something arrived or was sent: poll on for a window from now. */
   activity(): void {
@@ -56,9 +82,10 @@ export class BusyPoll {
       this.windowNs = this.windowNs / 2 < MIN_NS ? 0 : this.windowNs / 2;
     }
     this.last = now;
-    if (this.windowNs === 0) return;
+    if (this.windowNs === 0 || now < this.backoffUntil) return;
     this.until = now + this.windowNs / 1e6;
     this.polling = true;
+    this.prev = now;
     setImmediate(this.poll);
   }
 
@@ -73,12 +100,28 @@ export class BusyPoll {
       this.active = false;
       this.last = now;
       this.until = now + this.windowNs / 1e6;
+    } else if (now - this.prev > this.preemptedMs) {
+      this.preempted(now);
+      return;
     }
+    this.prev = now;
     if (now < this.until) {
       this.polls++;
       setImmediate(this.poll);
       return;
     }
     this.polling = false;
+    this.backoffMs = BACKOFF_MS;
   };
+
+  /** Another process needed this core while we polled: twice in a row, sleep in epoll a while. */
+  private preempted(now: number): void {
+    this.preemptions++;
+    this.polling = false;
+    const again = now - this.lastPreempted < CONTENDED_MS;
+    this.lastPreempted = now;
+    if (!again) return;
+    this.backoffUntil = now + this.backoffMs;
+    this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
+  }
 }

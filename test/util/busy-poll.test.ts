@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
 import { BusyPoll } from '../../src/util/index.js';
 
 const MS = 1_000_000;
@@ -79,4 +80,42 @@ test('activity during a window extends it without changing it', async () => {
   p.activity(); // while polling
   assert.equal(p.window, w);
   await quiet(p);
+});
+
+/** Blocks the event loop for `ms` right after the current poll: to the poller, a preemption. */
+function stallAfterPoll(ms: number): Promise<void> {
+  return new Promise((resolve) =>
+    setImmediate(() => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+      setTimeout(resolve, 2);
+    }),
+  );
+}
+
+test('preempted twice in a row while polling, it backs off and sleeps', async () => {
+  // A preemption here is a gap of 20 ms: nothing else in the test process stalls that long.
+  const p = new BusyPoll(500 * MS, 20);
+  p.activity();
+  for (let i = 0; i < 40 && p.window < 20 * MS; i++) {
+    await quiet(p);
+    await sleep(3);
+    p.activity();
+  }
+  assert.ok(p.window >= 20 * MS, `window ${p.window}`);
+  await quiet(p);
+  await sleep(5);
+  p.activity(); // polls again for the window
+  await stallAfterPoll(30);
+  assert.equal(p.preemptions, 1, 'a gap of 30 ms with nothing to do is a preemption');
+  p.activity(); // one preemption is forgiven: this polls again
+  const before = p.polls;
+  await stallAfterPoll(30);
+  assert.ok(p.polls > before, 'polled after a single preemption');
+  assert.equal(p.preemptions, 2);
+  // The second within 100 ms: back off. Activity now does not start polling.
+  const polls = p.polls;
+  p.activity();
+  await sleep(10);
+  assert.equal(p.polls, polls, 'no polling during the back-off');
 });

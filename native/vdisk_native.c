@@ -10,6 +10,7 @@
  *  - fallocate(fd, mode, offset, length): punch hole, zero range and preallocation, run on
  *    the libuv thread pool because preallocating a large file can take seconds.
  *  - seek(fd, offset, whence): lseek with SEEK_DATA / SEEK_HOLE for sparse-aware block status.
+ *  - fadviseRandom(fd): POSIX_FADV_RANDOM, no readahead past what is read.
  *  - ofdLock(fd, offset, exclusive) / ofdUnlock / ofdTest: open-file-description byte-range
  *    locks (F_OFD_SETLK / F_OFD_GETLK). QEMU marks image permissions with these on bytes
  *    100+bit and 200+bit; speaking the same protocol lets vdisk and QEMU see each other.
@@ -237,6 +238,24 @@ static napi_value do_seek(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- access-pattern advice ------------------------------------------------------ */
+
+/* fadviseRandom(fd): posix_fadvise(POSIX_FADV_RANDOM) on the whole file. Reads then bring in
+ * exactly the pages asked for, with no readahead past them: for a reader that knows where the
+ * data is (block status), readahead only fills the page cache with the holes between. It only
+ * sets a flag on the open file, so it runs synchronously. */
+static napi_value do_fadvise_random(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int64_t fd;
+  if (!get_args(env, info, 1, argv) || !get_i64(env, argv[0], &fd)) return NULL;
+  int rc = posix_fadvise((int)fd, 0, 0, POSIX_FADV_RANDOM);
+  if (rc != 0) {
+    napi_throw(env, make_errno_error(env, rc, "posix_fadvise"));
+    return NULL;
+  }
+  return NULL;
+}
+
 /* ---- non-blocking page-cache I/O ------------------------------------------------ */
 
 /* Bytes transferred (possibly fewer than asked); -2 when this file (its file system) does not
@@ -372,6 +391,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pageOffset", NULL, page_offset, NULL, NULL, NULL, napi_default, NULL},
       {"fallocate", NULL, do_fallocate, NULL, NULL, NULL, napi_default, NULL},
       {"seek", NULL, do_seek, NULL, NULL, NULL, napi_default, NULL},
+      {"fadviseRandom", NULL, do_fadvise_random, NULL, NULL, NULL, napi_default, NULL},
       {"ofdLock", NULL, do_ofd_lock, NULL, NULL, NULL, napi_default, NULL},
       {"ofdUnlock", NULL, do_ofd_unlock, NULL, NULL, NULL, napi_default, NULL},
       {"ofdTest", NULL, do_ofd_test, NULL, NULL, NULL, napi_default, NULL},

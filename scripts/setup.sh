@@ -13,6 +13,8 @@ command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 # openssl makes the certificates of the NBD TLS tests.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# fincore tells which pages of a file are in the page cache (the host-file readahead test).
+command -v fincore >/dev/null 2>&1 || need+=(util-linux-extra)
 # iSCSI test peers: libiscsi's tools (iscsi-test-cu for `npm run conformance`, iscsi-inq, iscsi-ls,
 # iscsi-perf) and QEMU's libiscsi block driver (qemu-img and qemu-io with iscsi:// URLs).
 # tgt (tgtd, the benchmark's reference target) is not installed here: `npm run bench -- iscsi`

@@ -55,6 +55,12 @@ export interface HostFileOptions {
   /** Create the file if it does not exist (fails if it does, unless `truncate`). */
   create?: boolean;
   truncate?: boolean;
+  /**
+   * Readahead past what is read (default true). False (POSIX_FADV_RANDOM) suits a reader that
+   * follows block status, as convert does: on a sparse file, readahead past a data run reads the
+   * hole after it, zero-filling page cache that nobody asked for.
+   */
+  readahead?: boolean;
 }
 
 const MAX_TRANSFER = 32 * 1024 * 1024;
@@ -159,6 +165,7 @@ export class HostFile implements BlockDevice {
       const length = st.isBlockDevice() ? blockDeviceSize(fd) : st.size;
       const align = flags.direct ? directAlignment(fd, path, mode, st) : 1;
       if (opts.lock ?? true) acquireImageLock(fd, path, !readOnly);
+      if (opts.readahead === false) native().fadviseRandom?.(fd);
       return new HostFile(path, fd, length, flags, readOnly, align, aio);
     } catch (err) {
       fs.closeSync(fd);

@@ -13,6 +13,8 @@ export interface NativeHelper {
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
   /** whence 3 = SEEK_DATA, 4 = SEEK_HOLE; returns -1 when there is no data past offset (ENXIO). */
   seek(fd: number, offset: number, whence: 3 | 4): number;
+  /** posix_fadvise(POSIX_FADV_RANDOM): no readahead past what is read. Absent in an older helper. */
+  fadviseRandom?(fd: number): void;
   ofdLock(fd: number, offset: number, exclusive: boolean): boolean;
   ofdUnlock(fd: number, offset: number): void;
   ofdTest(fd: number, offset: number): boolean;

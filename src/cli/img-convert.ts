@@ -125,6 +125,9 @@ export async function imgConvert(files: string[], opts: ConvertOptions): Promise
           readOnly: true,
           lock: !opts.forceShare,
           cache: opts.sourceCache ?? 'writeback',
+          // The copy reads only what block status calls data: readahead past a data run would
+          // read the hole after it (on the bench image, 0.6 GiB of zeroes for 1 GiB of data).
+          readahead: false,
         }),
       );
     }

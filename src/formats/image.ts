@@ -61,6 +61,8 @@ export interface OpenImageOptions {
   openBacking?: boolean;
   /** Take image locks (default true). */
   lock?: boolean;
+  /** Readahead on the image's files (HostFileOptions.readahead); backing files follow. */
+  readahead?: boolean;
   /**
    * Open an image marked corrupt read-write, for repair only (qemu-img check -r). Data writes
    * are still refused until the repair has cleared the corrupt bit.

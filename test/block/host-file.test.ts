@@ -9,6 +9,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CACHE_MODES, cacheFlags, HostFile } from '../../src/block/index.js';
@@ -464,5 +465,48 @@ describe('HostFile.open', () => {
 
   test('a directory is refused', async () => {
     await assert.rejects(HostFile.open(dir, { readOnly: true }), { code: 'INVALID', message: /directory/ });
+  });
+});
+
+describe('readahead: false', { skip: noDirect ?? false }, () => {
+  /** An 8 MiB file whose pages are not in the page cache (written with O_DIRECT). */
+  async function coldFile(name: string): Promise<string> {
+    const p = path.join(dir, name);
+    const w = await HostFile.open(p, { create: true, truncate: true, cache: 'none' });
+    try {
+      const chunk = Buffer.alloc(1024 * 1024);
+      for (let i = 0; i < 8; i++) {
+        chunk.fill(i + 1);
+        await w.pwrite(i * chunk.length, chunk);
+      }
+    } finally {
+      await w.close();
+    }
+    return p;
+  }
+
+  function resident(p: string): number {
+    const out = execFileSync('fincore', ['--bytes', '--raw', '--noheadings', '-o', 'RES', p]);
+    return Number(out.toString().trim());
+  }
+
+  test('reads bring in what they ask for and no more; the default reads ahead', async () => {
+    for (const readahead of [false, true]) {
+      const p = await coldFile(`ra-${readahead}.raw`);
+      assert.equal(resident(p), 0, 'written past the page cache');
+      const f = await HostFile.open(p, { readOnly: true, readahead });
+      try {
+        const b = Buffer.alloc(128 * 1024);
+        await f.pread(0, b);
+        assert.ok(b.every((x) => x === 1));
+        await f.pread(128 * 1024, b);
+        assert.ok(b.every((x) => x === 1));
+      } finally {
+        await f.close();
+      }
+      const r = resident(p);
+      if (readahead) assert.ok(r > 256 * 1024, `the default read ahead: ${r} bytes resident`);
+      else assert.equal(r, 256 * 1024, 'exactly the two reads');
+    }
   });
 });

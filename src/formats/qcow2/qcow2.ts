@@ -132,6 +132,7 @@ export class Qcow2Image implements Image {
       cache: opts.cache ?? 'writeback',
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
+      readahead: opts.readahead ?? true,
     });
     try {
       const o = await loadQcow2(hf, file, readOnly, opts.forRepair ?? false);
@@ -375,6 +376,7 @@ export class Qcow2Image implements Image {
         readOnly: true,
         cache: this.openOptions.cache ?? 'writeback',
         ...(this.openOptions.aio ? { aio: this.openOptions.aio } : {}),
+        ...(this.openOptions.readahead === false ? { readahead: false } : {}),
         ...(fmt ? { format: fmt as ImageFormat } : {}),
       });
     } catch (err) {

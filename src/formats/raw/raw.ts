@@ -29,6 +29,7 @@ export class RawImage implements Image {
       cache: opts.cache ?? 'writeback',
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
+      readahead: opts.readahead ?? true,
     });
     return new RawImage(file);
   }

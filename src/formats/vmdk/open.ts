@@ -33,6 +33,7 @@ export interface OpenFilesOptions {
   cache: CacheMode;
   aio?: AioMode | undefined;
   lock: boolean;
+  readahead?: boolean;
 }
 
 export interface OpenedDisk {
@@ -81,7 +82,13 @@ function checkVersion(o: OpenedSparse, file: string, readOnly: boolean): void {
 
 /** Opens the disk whose descriptor or monolithic image is `file`. */
 export async function openExtents(file: string, o: OpenFilesOptions): Promise<OpenedDisk> {
-  const main = await HostFile.open(file, { readOnly: o.readOnly, cache: o.cache, aio: o.aio, lock: o.lock });
+  const main = await HostFile.open(file, {
+    readOnly: o.readOnly,
+    cache: o.cache,
+    aio: o.aio,
+    lock: o.lock,
+    readahead: o.readahead,
+  });
   const files = new Map<string, HostFile>([[path.resolve(file), main]]);
   try {
     if (main.size < 4) throw new BlockError('BAD_FORMAT', `${file} is too small to be a VMDK image`);
@@ -183,6 +190,7 @@ async function openDescribed(
         cache: o.cache,
         aio: o.aio,
         lock: o.lock,
+        readahead: o.readahead,
       });
       files.set(p, f);
       return f;

@@ -77,6 +77,7 @@ export class VmdkImage implements Image {
       cache: opts.cache ?? 'writeback',
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
+      readahead: opts.readahead ?? true,
     });
     return new VmdkImage(o.main, o.descriptor, o.extents, readOnly);
   }

@@ -57,7 +57,7 @@ export class BusyPoll {
   /** Times polling was found preempted, and when last: for tests and diagnostics. */
   preemptions = 0;
   private lastPreempted = -Infinity;
-  /** Windows polled through without activity, then activity after maxNs: for tests. */
+  /** Turns of the loop that polled and found nothing to do: for tests and diagnostics. */
   polls = 0;
 
   /** `preemptedMs`: the gap that counts as a preemption (PREEMPTED_MS; tests set a longer one). */

@@ -333,18 +333,17 @@ export class DataPath {
       // is zeroes (no backing data there) and the file system zeroes a range without writing
       // it, the new clusters are zeroed first and only the data is written, as QEMU does
       // (handle_alloc_space). Otherwise the old content goes in a small buffer of its own.
-      const zeroFirst =
-        this.s.file.zeroesQuickly &&
-        ((head > 0 && this.readsZero(olds[0]!, runStart)) ||
-          (tail > 0 && this.readsZero(olds[count - 1]!, runEnd - tail)));
+      const headZero = head > 0 && this.readsZero(olds[0]!, runStart);
+      const tailZero = tail > 0 && this.readsZero(olds[count - 1]!, runEnd - tail);
+      const zeroFirst = this.s.file.zeroesQuickly && (headZero || tailZero);
       const pieces: Array<[number, Buffer]> = [];
-      if (head > 0 && !(zeroFirst && this.readsZero(olds[0]!, runStart))) {
+      if (head > 0 && !(zeroFirst && headZero)) {
         const before = pageAlignedBuffer(head); // read into: aligned is several times faster
         await this.readGuest(runStart, before);
         pieces.push([0, before]);
       }
       pieces.push([head, data.subarray(pos - offset, pos - offset + chunk)]);
-      if (tail > 0 && !(zeroFirst && this.readsZero(olds[count - 1]!, runEnd - tail))) {
+      if (tail > 0 && !(zeroFirst && tailZero)) {
         const after = pageAlignedBuffer(tail);
         await this.readGuest(runEnd - tail, after);
         pieces.push([head + chunk, after]);

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createImage, decodeHeader, openImage, type Image } from '../../src/formats/index.js';
+import { createImage, decodeHeader, openImage, Qcow2Image, type Image } from '../../src/formats/index.js';
 import { tmpDir } from '../helpers/tmp.js';
 import {
   assertQemuCheckClean,
@@ -480,3 +480,54 @@ for (const base of reuseBases) {
     },
   );
 }
+
+test(
+  'a partial write into new clusters past the end of the file writes only its data',
+  { skip, timeout },
+  async () => {
+    // The zeroes around the data are a hole past the end of the file: nothing is written or zeroed
+    // for them, and qemu reads them as zeroes and finds the image clean.
+    const dir = tmpDir('vdisk-qcow2-tail-');
+    const f = path.join(dir, 't.qcow2');
+    const cs = 64 * KiB;
+    await createImage(f, { format: 'qcow2', size: 16 * MiB });
+    const before = fs.statSync(f).size;
+    const written: Array<[number, number]> = [];
+    let zeroed = 0;
+    await withImage(f, async (img) => {
+      assert.ok(img instanceof Qcow2Image);
+      const file = img.s.file;
+      const pwrite = file.pwrite.bind(file);
+      const zeroRange = file.zeroRange.bind(file);
+      file.pwrite = (off, data, o) => {
+        written.push([off, data.length]);
+        return pwrite(off, data, o);
+      };
+      file.zeroRange = (off, len, o) => {
+        zeroed += len;
+        return zeroRange(off, len, o);
+      };
+      await img.write(8 * cs + 100, pattern(1000, 9));
+    });
+    const host = qemuMap(f).find((e) => e.data)!.offset!;
+    const inCluster = written.filter(([off]) => off >= host && off < host + cs);
+    assert.deepEqual(inCluster, [[host + 100, 1000]], 'only the data went to its cluster');
+    assert.equal(zeroed, 0, 'nothing was zeroed');
+    assert.ok(host >= before, `the new cluster lies past the old end of the file (${host}, ${before})`);
+    assertQemuCheckClean(f, 'after a partial write past the end');
+    const model = Buffer.alloc(16 * MiB);
+    pattern(1000, 9).copy(model, 8 * cs + 100);
+    const modelPath = path.join(dir, 'model.raw');
+    fs.writeFileSync(modelPath, model);
+    qemuImgOk(['compare', '-f', 'qcow2', '-F', 'raw', f, modelPath]);
+    await withImage(
+      f,
+      async (img) => {
+        const got = Buffer.alloc(cs);
+        await img.read(8 * cs, got);
+        assert.deepEqual(got, model.subarray(8 * cs, 9 * cs));
+      },
+      true,
+    );
+  },
+);

@@ -330,27 +330,31 @@ export class DataPath {
       const tail = count * cs - head - chunk;
       // The caller's bytes are written as they are, never copied. A partial first or last
       // cluster needs its old content around them (qcow2-cluster.c's COW regions). Where that
-      // is zeroes (no backing data there) and the file system zeroes a range without writing
-      // it, the new clusters are zeroed first and only the data is written, as QEMU does
-      // (handle_alloc_space). Otherwise the old content goes in a small buffer of its own.
+      // is zeroes (no backing data there), nothing is written for it when the new clusters lie
+      // past the end of the file (a hole there reads as zeroes; qemu-img check accepts a file
+      // that ends inside its last cluster), and elsewhere the clusters are zeroed first, when
+      // the file system zeroes a range without writing it, as QEMU does (handle_alloc_space).
+      // Otherwise the old content goes in a small buffer of its own.
       const headZero = head > 0 && this.readsZero(olds[0]!, runStart);
       const tailZero = tail > 0 && this.readsZero(olds[count - 1]!, runEnd - tail);
-      const zeroFirst = this.s.file.zeroesQuickly && (headZero || tailZero);
-      const pieces: Array<[number, Buffer]> = [];
-      if (head > 0 && !(zeroFirst && headZero)) {
-        const before = pageAlignedBuffer(head); // read into: aligned is several times faster
-        await this.readGuest(runStart, before);
-        pieces.push([0, before]);
-      }
-      pieces.push([head, data.subarray(pos - offset, pos - offset + chunk)]);
-      if (tail > 0 && !(zeroFirst && tailZero)) {
-        const after = pageAlignedBuffer(tail);
-        await this.readGuest(runEnd - tail, after);
-        pieces.push([head + chunk, after]);
-      }
       const host = await this.s.meta.run(() => this.rc.allocate(count));
       try {
         this.s.checkDataTarget(host, count * cs);
+        const pastEnd = host >= this.s.file.size;
+        const zeroFirst = !pastEnd && this.s.file.zeroesQuickly && (headZero || tailZero);
+        const zeroesDone = pastEnd || zeroFirst;
+        const pieces: Array<[number, Buffer]> = [];
+        if (head > 0 && !(headZero && zeroesDone)) {
+          const before = pageAlignedBuffer(head); // read into: aligned is several times faster
+          await this.readGuest(runStart, before);
+          pieces.push([0, before]);
+        }
+        pieces.push([head, data.subarray(pos - offset, pos - offset + chunk)]);
+        if (tail > 0 && !(tailZero && zeroesDone)) {
+          const after = pageAlignedBuffer(tail);
+          await this.readGuest(runEnd - tail, after);
+          pieces.push([head + chunk, after]);
+        }
         if (zeroFirst) await this.s.file.zeroRange(host, count * cs);
         // One after the other: buffered writes to one file serialise on its inode lock in the
         // kernel, where a second writer spins while it waits (three at once cost a convert

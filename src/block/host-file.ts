@@ -17,8 +17,9 @@
  * Small transfers (up to NOWAIT_MAX bytes, not direct; writes on tmpfs up to IN_MEMORY_WRITE_MAX)
  * first try to complete at once on the event loop, without a thread-pool round trip: on tmpfs,
  * where the page cache is the storage and nothing waits for a disk, with plain pread/pwrite;
- * elsewhere, reads with preadv2(RWF_NOWAIT), which copies from the page cache and refuses (-1)
- * when it would have to wait for the disk.
+ * elsewhere, with preadv2/pwritev2(RWF_NOWAIT), which copy from or to the page cache and refuse
+ * (-1) when they would have to wait for the disk. A file system that never does it for a
+ * direction (ext4 for buffered writes: EOPNOTSUPP) is not asked again for that file.
  * Whatever they do not finish goes to the thread pool as before, so a slow disk never stalls the
  * event loop. Writes in writethrough mode always take the thread pool (O_DSYNC waits).
  *

@@ -198,13 +198,13 @@ function parseWorkers(text: string | undefined): number {
 function refuseOverwritingASource(sources: string[], target: string): void {
   let real: string;
   try {
-    real = fs.realpathSync(target);
+    real = fs.realpathSync.native(target);
   } catch {
     return; // the target does not exist yet
   }
   for (const s of sources) {
     try {
-      if (fs.realpathSync(s) === real) {
+      if (fs.realpathSync.native(s) === real) {
         throw new UsageError(`the target ${target} is also a source: converting it would destroy it`);
       }
     } catch (err) {

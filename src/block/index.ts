@@ -4,6 +4,6 @@ export * from './cache-mode.js';
 export * from './host-file.js';
 export * from './memory.js';
 export * from './image-lock.js';
-export { alignedBuffer, native, pageAlignedBuffer } from './native.js';
+export { alignedBuffer, native, pageAlignedBuffer, type NativeHelper } from './native.js';
 export * from './aio.js';
 export { pageAlignedSlice, releaseOf } from './page-slabs.js';

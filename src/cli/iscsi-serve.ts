@@ -39,8 +39,8 @@ import {
   ScsiTarget,
   sharedDevice,
 } from '../scsi/index.js';
-import { DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
-import { collect } from './args.js';
+import { UsageError } from '../util/index.js';
+import { collect, POLL_MAX_NS_HELP } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
 import { closeImages, untilSignal } from './serve-lifecycle.js';
@@ -255,10 +255,7 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
       '--nbd <[addr:]port>',
       'also export every image over NBD from this process (export name: the file name)',
     )
-    .option(
-      '--poll-max-ns <ns>',
-      `longest time the event loop polls for the next PDU before it sleeps (default ${DEFAULT_POLL_MAX_NS}; 0: never)`,
-    )
+    .option('--poll-max-ns <ns>', POLL_MAX_NS_HELP)
     .option('--config <file>', 'serve the targets of a JSON file (schema below)')
     .addHelpText('after', CONFIG_HELP)
     .action(

@@ -34,8 +34,15 @@ import {
   type ListenAddress,
   type NbdTlsConfig,
 } from '../nbd/index.js';
-import { DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
-import { collect, parseAio, parseCache, parseOptionalFormat, parsePollMaxNs } from './args.js';
+import { UsageError } from '../util/index.js';
+import {
+  collect,
+  parseAio,
+  parseCache,
+  parseOptionalFormat,
+  parsePollMaxNs,
+  POLL_MAX_NS_HELP,
+} from './args.js';
 import { errorMessage, print, printError } from './output.js';
 import { closeImages, untilSignal } from './serve-lifecycle.js';
 
@@ -235,10 +242,7 @@ export function registerNbdCommands(program: Command, run: Runner): void {
     )
     .option('--tls-creds <dir>', 'require TLS: server-cert.pem, server-key.pem (and ca-cert.pem) from DIR')
     .option('--tls-psk <file>', 'require TLS with pre-shared keys: identity:hexkey lines (psktool format)')
-    .option(
-      '--poll-max-ns <ns>',
-      `longest time the event loop polls for the next request before it sleeps (default ${DEFAULT_POLL_MAX_NS}; 0: never)`,
-    )
+    .option('--poll-max-ns <ns>', POLL_MAX_NS_HELP)
     .action(
       run(async (images: string[], o: Record<string, unknown>) =>
         nbdServe(images, {

@@ -169,8 +169,7 @@ export class PduParser {
           const ahsLen = this.q.byteAt(4) * 4;
           const hd = this.settings.headerDigest ? 4 : 0;
           if (this.q.length < BHS_SIZE + ahsLen + hd) return undefined;
-          // A copy: the received chunks may be a staging buffer that the next read overwrites.
-          const header = Buffer.from(this.q.take(BHS_SIZE + ahsLen));
+          const header = this.q.takeCopy(BHS_SIZE + ahsLen);
           if (hd) {
             const got = this.q.take(4).readUInt32LE(0);
             const want = crc32c(header);

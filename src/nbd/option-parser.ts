@@ -54,7 +54,7 @@ export class OptionParser {
 
   /** Hands over the unconsumed bytes (the first bytes of the transmission phase). */
   drain(): Buffer {
-    return Buffer.from(this.q.take(this.q.length));
+    return this.q.takeCopy(this.q.length);
   }
 
   /** The next complete input, or undefined until more bytes arrive. */
@@ -79,8 +79,7 @@ export class OptionParser {
         case 'option-data': {
           if (this.q.length < st.length) return undefined;
           this.state = { s: 'option-header' };
-          // A copy: the received chunks may be a staging buffer that the next read overwrites.
-          return { kind: 'option', option: st.option, data: Buffer.from(this.q.take(st.length)) };
+          return { kind: 'option', option: st.option, data: this.q.takeCopy(st.length) };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

@@ -38,12 +38,6 @@ export class ByteQueue {
     throw new RangeError(`byteAt(${i}) with ${this.total} bytes queued`);
   }
 
-  /** True when the next `n` bytes (n <= length) lie in one received chunk (`take` is a view). */
-  contiguous(n: number): boolean {
-    const c = this.chunks[0];
-    return c !== undefined && c.length - this.pos >= n;
-  }
-
   /**
    * Removes and returns the next `n` bytes (n <= length): a view into the first chunk when it
    * holds them all, else one new buffer with the bytes copied from the chunks that hold them.
@@ -57,6 +51,17 @@ export class ByteQueue {
       this.advance(n);
       return out;
     }
+    const out = Buffer.allocUnsafe(n);
+    this.copyInto(out, 0, n);
+    return out;
+  }
+
+  /**
+   * Removes and returns the next `n` bytes (n <= length) in a buffer of their own, copied once:
+   * what a parser keeps when the pushed chunks are a staging buffer that the next read reuses.
+   */
+  takeCopy(n: number): Buffer {
+    if (n > this.total) throw new RangeError(`takeCopy(${n}) with ${this.total} bytes queued`);
     const out = Buffer.allocUnsafe(n);
     this.copyInto(out, 0, n);
     return out;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HostFile, native } from '../../src/block/index.js';
+import { HostFile, native, type NativeHelper } from '../../src/block/index.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const SHM = '/dev/shm';
@@ -53,61 +53,79 @@ for (const base of bases) {
   });
 }
 
-test('a refused non-blocking read is done by the thread pool', async () => {
-  const dir = tmpDir('vdisk-nowait-refused-');
+type Patchable = 'readNowait' | 'writeNowait' | 'fallocate';
+
+/**
+ * Runs `fn` on a HostFile of a new file holding `content`, with one method of the native helper
+ * replaced by `impl`; the method is put back afterwards.
+ */
+async function withPatched<K extends Patchable>(
+  key: K,
+  impl: NonNullable<NativeHelper[K]>,
+  content: Buffer,
+  fn: (f: HostFile, file: string, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = tmpDir(`vdisk-${key}-`);
   const p = path.join(dir, 'f.raw');
-  fs.writeFileSync(p, bytes(8192, 3));
+  fs.writeFileSync(p, content);
   const helper = native();
-  const saved = helper.readNowait;
-  helper.readNowait = () => -1;
+  const saved = helper[key];
+  helper[key] = impl;
   const f = await HostFile.open(p, { lock: false });
   try {
-    const b = Buffer.alloc(8192);
-    await f.read(0, b);
-    assert.deepEqual(b, bytes(8192, 3));
+    await fn(f, p, dir);
   } finally {
-    helper.readNowait = saved;
+    helper[key] = saved;
     await f.close();
   }
+}
+
+const onTmpfs = (dir: string): boolean => fs.statfsSync(dir).type === 0x01021994;
+
+test('a refused non-blocking read is done by the thread pool', async () => {
+  await withPatched(
+    'readNowait',
+    () => -1,
+    bytes(8192, 3),
+    async (f) => {
+      const b = Buffer.alloc(8192);
+      await f.read(0, b);
+      assert.deepEqual(b, bytes(8192, 3));
+    },
+  );
 });
 
-test('a file system that never does non-blocking writes (-2) is not asked again', async () => {
-  const dir = tmpDir('vdisk-nowait-never-');
-  const p = path.join(dir, 'f.raw');
-  fs.writeFileSync(p, Buffer.alloc(0));
-  const helper = native();
-  const saved = helper.writeNowait;
+test('a file system that never does non-blocking reads or writes (-2) is not asked again', async () => {
   let asked = 0;
-  helper.writeNowait = () => {
+  const never = (): number => {
     asked++;
     return -2;
   };
-  const f = await HostFile.open(p, { lock: false });
-  try {
+  await withPatched('readNowait', never, bytes(5 * 4096, 4), async (f, _p, dir) => {
+    for (let i = 0; i < 5; i++) {
+      const b = Buffer.alloc(4096);
+      await f.pread(i * 4096, b);
+      assert.deepEqual(b, bytes(5 * 4096, 4).subarray(i * 4096, (i + 1) * 4096));
+    }
+    // On tmpfs small transfers are plain pread/pwrite on the event loop and never ask.
+    assert.equal(asked, onTmpfs(dir) ? 0 : 1);
+  });
+  asked = 0;
+  await withPatched('writeNowait', never, Buffer.alloc(0), async (f, p, dir) => {
     for (let i = 0; i < 5; i++) await f.pwrite(i * 4096, bytes(4096, i));
     const file = fs.readFileSync(p);
     for (let i = 0; i < 5; i++) assert.deepEqual(file.subarray(i * 4096, (i + 1) * 4096), bytes(4096, i));
-    // On tmpfs small writes are plain pwrite on the event loop and never ask.
-    assert.equal(asked, fs.statfsSync(dir).type === 0x01021994 ? 0 : 1);
-  } finally {
-    helper.writeNowait = saved;
-    await f.close();
-  }
+    assert.equal(asked, onTmpfs(dir) ? 0 : 1);
+  });
 });
 
 test('a refused zero range is remembered, and zeroes are written instead', async () => {
-  const dir = tmpDir('vdisk-zero-range-');
-  const p = path.join(dir, 'f.raw');
-  fs.writeFileSync(p, Buffer.alloc(64 * 1024, 0xee));
-  const helper = native();
-  const saved = helper.fallocate;
   const modes: number[] = [];
-  helper.fallocate = (_fd, mode) => {
+  const refuse: NativeHelper['fallocate'] = (_fd, mode) => {
     modes.push(mode);
     return Promise.reject(Object.assign(new Error('fallocate: EOPNOTSUPP'), { code: 'EOPNOTSUPP' }));
   };
-  const f = await HostFile.open(p, { lock: false });
-  try {
+  await withPatched('fallocate', refuse, Buffer.alloc(64 * 1024, 0xee), async (f, p) => {
     assert.equal(f.zeroesQuickly, true);
     await f.zeroRange(4096, 8192);
     assert.equal(f.zeroesQuickly, false);
@@ -121,8 +139,5 @@ test('a refused zero range is remembered, and zeroes are written instead', async
     assert.ok(file.subarray(60 * 1024).every((b) => b === 0));
     assert.ok(file.subarray(0, 4096).every((b) => b === 0xee));
     assert.ok(file.subarray(12288, 32 * 1024).every((b) => b === 0xee));
-  } finally {
-    helper.fallocate = saved;
-    await f.close();
-  }
+  });
 });

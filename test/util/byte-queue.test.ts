@@ -26,12 +26,19 @@ test('byteAt peeks across chunks; contiguous says when take is a view', () => {
   assert.equal(String.fromCharCode(q.byteAt(4)), 'f');
   assert.throws(() => q.byteAt(6), RangeError);
   assert.equal(q.length, 6, 'peeking consumes nothing');
-  assert.equal(q.contiguous(2), true);
-  assert.equal(q.contiguous(3), false);
   const view = q.take(2);
   assert.equal(view.buffer, first.buffer, 'a take inside one chunk is a view of it');
   const dst = Buffer.alloc(6, 0x2e);
   q.copyInto(dst, 1, 4);
   assert.equal(dst.toString(), '.defg.');
   assert.equal(q.length, 0);
+  // takeCopy: a buffer of its own, inside one chunk and across two.
+  const a = Buffer.from('hij');
+  q.push(a);
+  q.push(Buffer.from('kl'));
+  const inside = q.takeCopy(2);
+  a.fill(0x2e);
+  assert.equal(inside.toString(), 'hi', 'not a view of the chunk');
+  assert.equal(q.takeCopy(3).toString(), '.kl');
+  assert.throws(() => q.takeCopy(1), RangeError);
 });

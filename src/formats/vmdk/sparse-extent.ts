@@ -22,7 +22,7 @@
  * may be released). For the same reason a write of only zeroes to grains without storage
  * allocates nothing. Compressed extents are read-only here; stream-writer.ts writes new ones.
  */
-import type { Extent, HostFile, ZeroOptions } from '../../block/index.js';
+import { appendExtent, type Extent, type HostFile, type ZeroOptions } from '../../block/index.js';
 import { alignUp, BlockError, isZero, Mutex } from '../../util/index.js';
 import type { ExtentAccess } from './descriptor.js';
 import { refuseWrite, type DiskExtent, type ExtentInfo } from './extent.js';
@@ -315,30 +315,23 @@ export class SparseExtent implements DiskExtent {
     return out;
   }
 
-  /** Adds `n` bytes at guest `pos`, `within` bytes into a grain whose entry is `e` (merging as appendExtent does). */
+  /** Adds `n` bytes at guest `pos`, `within` bytes into a grain whose entry is `e`. */
   private appendGrain(out: Extent[], e: GrainEntry, pos: number, n: number, within: number): void {
     if (e.kind === 'invalid') throw this.markCorrupt(e.reason);
     const data = e.kind === 'allocated';
-    const present = e.kind !== 'unallocated';
-    const host = e.kind === 'allocated' && !this.o.compressed ? e.sector * SECTOR + within : undefined;
-    const last = out[out.length - 1];
-    if (
-      last &&
-      last.data === data &&
-      last.present === present &&
-      (host === undefined
-        ? last.hostOffset === undefined
-        : last.hostOffset !== undefined && last.hostOffset + last.length === host)
-    ) {
-      last.length += n;
-      return;
-    }
-    const x: Extent = { offset: pos, length: n, depth: 0, data, zero: !data, present };
-    if (host !== undefined) {
-      x.hostOffset = host;
+    const x: Extent = {
+      offset: pos,
+      length: n,
+      depth: 0,
+      data,
+      zero: !data,
+      present: e.kind !== 'unallocated',
+    };
+    if (e.kind === 'allocated' && !this.o.compressed) {
+      x.hostOffset = e.sector * SECTOR + within;
       x.hostFile = this.file.path;
     }
-    out.push(x);
+    appendExtent(out, x);
   }
 
   /** The whole decompressed grain whose marker is at `sector`. */

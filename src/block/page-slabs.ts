@@ -10,10 +10,10 @@
  * the garbage collector once the last view into it is gone.
  *
  * Larger reads (the 256 KiB..1 MiB of sequential work) are lent from a pool of page-aligned
- * buffers (`pageAlignedSlice(room, length, true)`): a fresh 1 MiB buffer per read made garbage collection a fifth of
- * the time at 1 MiB reads. A lent buffer goes back only through its release function
- * (`releaseOf`), which the transport calls once the reply is on the socket; a buffer nobody
- * releases is simply collected.
+ * buffers (`pageAlignedSlice(room, length, true)`): a fresh 1 MiB buffer per read made garbage
+ * collection a fifth of the time at 1 MiB reads. A lent buffer goes back only through its
+ * release function (`releaseOf`), which the transport calls once the reply is on the socket; a
+ * buffer nobody releases is simply collected.
  */
 import { pageAlignedBuffer } from './native.js';
 

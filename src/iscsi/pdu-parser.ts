@@ -23,12 +23,11 @@
  *
  * Nothing returned refers to a pushed chunk, so that the socket reader may reuse its staging
  * buffer (util/socket-input.ts; `own` copies a partly received PDU after each read): headers are
- * copied, and a data segment lands in its place (the placer's), or in a buffer of the write-buffer
- * pool (`pooled`). The rest of a large data segment (DIRECT_MIN bytes or more still to come) can be read straight into its final
- * place (util/socket-input.ts): `directTarget` names the place (a Data-Out's place in its
- * command's buffer, from the placer, pinned in util/write-buffers.ts while reads may land there;
- * else a fresh buffer), `directReceived` counts what landed; padding and digest come through the
- * queue as usual.
+ * copied, and a data segment lands in its place (the placer's), or in a buffer of the
+ * write-buffer pool (`pooled`). The rest of a large data segment (DIRECT_MIN bytes or more still
+ * to come) can be read straight into that buffer (util/socket-input.ts): `directTarget` names it
+ * (a Data-Out's place is pinned in util/write-buffers.ts while reads may land there),
+ * `directReceived` counts what landed; padding and digest come through the queue as usual.
  */
 import { ByteQueue, crc32c, pinWriteBuffer, takeWriteBuffer, unpinWriteBuffer } from '../util/index.js';
 import { BHS_SIZE, bhsDataSegmentLength, padLength } from './bhs.js';

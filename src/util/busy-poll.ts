@@ -19,10 +19,10 @@
  * whole time slice, where a sleeping server would have been woken at once. A poll that finds
  * more than PREEMPTED_MS passed since the previous one, with nothing to do in between, was
  * preempted (an idle loop turns in 1-3 us; a scheduler's time slice is milliseconds). One such
- * gap can be a garbage collection or the host's own jitter (on the bench machine about one turn
- * in 10,000 took over 1 ms); a second within CONTENDED_MS means the core is contended, and
- * polling stops for a back-off (BACKOFF_MS, doubling up to BACKOFF_MAX_MS while it keeps
- * happening, reset by a window polled through without it).
+ * gap can be a garbage collection or the host's own jitter (on the bench machine, of 20,000 idle
+ * turns 12-16 took over 0.2 ms, the longest 1.4-2.2 ms); a second within CONTENDED_MS means the
+ * core is contended, and polling stops for a back-off (BACKOFF_MS, doubling up to BACKOFF_MAX_MS
+ * while it keeps happening, reset by a window polled through without it).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -33,10 +33,10 @@ const BACKOFF_MS = 50;
 const BACKOFF_MAX_MS = 1_600;
 
 /**
- * The servers' default maximum window. QEMU's IOThreads default to 32 us; on the 2-vCPU bench
- * machine a client's turnaround between a reply and its next request was 50-100 us, which a
- * 32 us or 50 us window never caught (4k reads at queue depth 1: about 10K IOPS with either, or
- * none; 20-23K with 100 us).
+ * The servers' default maximum window. QEMU's IOThreads default to 32 us. On the 2-vCPU bench
+ * machine, fio's 4k reads at queue depth 1 ran at about 10K IOPS with a 50 us maximum, as with
+ * none, and at 17-23K with 100 us or 200 us: its turnaround between a reply and its next
+ * request lies between 50 and 100 us, which a 32 us window cannot catch either.
  */
 export const DEFAULT_POLL_MAX_NS = 100_000;
 

@@ -133,7 +133,11 @@ export class DataPath {
     }
   }
 
-  /** Whether guest bytes from `pos` on, within the cluster that `e` maps, read as zeroes. */
+  /**
+   * Whether guest bytes from `pos` on, within the cluster that `e` maps, read as zeroes, told
+   * from the entry alone (no I/O, for the allocating write path). Unlike readsAsZero, which asks
+   * block status, it counts any backing data as not zero.
+   */
   private readsZero(e: L2Entry, pos: number): boolean {
     if (e.kind === 'zero') return true;
     if (e.kind !== 'unallocated') return false;

@@ -63,6 +63,8 @@ export interface OpenImageOptions {
   lock?: boolean;
   /** Readahead on the image's files (HostFileOptions.readahead); backing files follow. */
   readahead?: boolean;
+  /** Buffered writes on the calling thread (HostFileOptions.writesOnLoop); for img convert's target. */
+  writesOnLoop?: boolean;
   /**
    * Open an image marked corrupt read-write, for repair only (qemu-img check -r). Data writes
    * are still refused until the repair has cleared the corrupt bit.

@@ -141,3 +141,36 @@ test('a refused zero range is remembered, and zeroes are written instead', async
     assert.ok(file.subarray(12288, 32 * 1024).every((b) => b === 0xee));
   });
 });
+
+test('writesOnLoop: buffered writes of any size go straight to pwrite, not to the I/O engine', async () => {
+  const dir = tmpDir('vdisk-loop-writes-');
+  const big = bytes(2 * 1024 * 1024, 9); // above every event-loop size limit without the option
+  const engineWrites = async (opts: { writesOnLoop?: boolean; cache?: 'writeback' | 'writethrough' }) => {
+    const p = path.join(dir, `f-${Object.values(opts).join('-')}.raw`);
+    fs.writeFileSync(p, Buffer.alloc(0));
+    const f = await HostFile.open(p, { lock: false, ...opts });
+    const engine = f.aio as { write: HostFile['aio']['write'] };
+    const saved = engine.write;
+    let calls = 0;
+    engine.write = (...args) => {
+      calls++;
+      return saved(...args);
+    };
+    try {
+      await f.pwrite(4096, big); // extends the file
+      await f.write(0, bytes(4096, 10));
+      assert.equal(f.size, 4096 + big.length);
+    } finally {
+      engine.write = saved;
+      await f.close();
+    }
+    const file = fs.readFileSync(p);
+    assert.deepEqual(file.subarray(4096), big);
+    assert.deepEqual(file.subarray(0, 4096), bytes(4096, 10));
+    return calls;
+  };
+  assert.equal(await engineWrites({ writesOnLoop: true }), 0);
+  assert.ok((await engineWrites({})) >= 1, 'without the option a 2 MiB write takes the engine');
+  // O_DSYNC writes wait for the disk: never on the event loop.
+  assert.ok((await engineWrites({ writesOnLoop: true, cache: 'writethrough' })) >= 2);
+});

@@ -133,6 +133,7 @@ export class Qcow2Image implements Image {
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
       readahead: opts.readahead ?? true,
+      writesOnLoop: opts.writesOnLoop ?? false,
     });
     try {
       const o = await loadQcow2(hf, file, readOnly, opts.forRepair ?? false);

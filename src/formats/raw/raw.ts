@@ -30,6 +30,7 @@ export class RawImage implements Image {
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
       readahead: opts.readahead ?? true,
+      writesOnLoop: opts.writesOnLoop ?? false,
     });
     return new RawImage(file);
   }

@@ -34,6 +34,7 @@ export interface OpenFilesOptions {
   aio?: AioMode | undefined;
   lock: boolean;
   readahead?: boolean;
+  writesOnLoop?: boolean;
 }
 
 export interface OpenedDisk {
@@ -88,6 +89,7 @@ export async function openExtents(file: string, o: OpenFilesOptions): Promise<Op
     aio: o.aio,
     lock: o.lock,
     readahead: o.readahead,
+    writesOnLoop: o.writesOnLoop,
   });
   const files = new Map<string, HostFile>([[path.resolve(file), main]]);
   try {
@@ -191,6 +193,7 @@ async function openDescribed(
         aio: o.aio,
         lock: o.lock,
         readahead: o.readahead,
+        writesOnLoop: o.writesOnLoop,
       });
       files.set(p, f);
       return f;

@@ -78,6 +78,7 @@ export class VmdkImage implements Image {
       ...(opts.aio ? { aio: opts.aio } : {}),
       lock: opts.lock ?? true,
       readahead: opts.readahead ?? true,
+      writesOnLoop: opts.writesOnLoop ?? false,
     });
     return new VmdkImage(o.main, o.descriptor, o.extents, readOnly);
   }

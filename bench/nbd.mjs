@@ -13,7 +13,10 @@
 //
 // Environment: VDISK_BENCH_DIR (default /dev/shm when it exists, as the issue's reference figures
 // are on tmpfs; else the OS temp dir), VDISK_BENCH_NBD_SIZE (default 1G), VDISK_BENCH_RUNTIME
-// (seconds per job, default 5), VDISK_BENCH_JOBS (comma-separated job names to run).
+// (seconds per job, default 5), VDISK_BENCH_JOBS (comma-separated job names to run),
+// VDISK_BENCH_REPEAT=N runs every server N rounds (the server that goes first rotates from round
+// to round) and prints medians; each ratio is then the median of the rounds' ratios, with their
+// range: a server's IOPS moved by a third from one run to the next on the bench machine.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -141,6 +144,12 @@ function fio(uri, job, size, runtime) {
   return { iops: side.iops, mbps: side.bw_bytes / 1e6, p99us: p99 / 1000 };
 }
 
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
 function pad(s, n, right = false) {
   s = String(s);
   return right ? s.padEnd(n) : s.padStart(n);
@@ -153,6 +162,9 @@ export async function run({ root }) {
   const withNbdkit = have('nbdkit');
   const size = parseSize(process.env.VDISK_BENCH_NBD_SIZE ?? '1G');
   const runtime = Number(process.env.VDISK_BENCH_RUNTIME ?? 5);
+  const repeat = Number(process.env.VDISK_BENCH_REPEAT ?? 1);
+  if (!(Number.isInteger(repeat) && repeat >= 1))
+    throw new Error(`VDISK_BENCH_REPEAT: '${process.env.VDISK_BENCH_REPEAT}' is not a count of runs`);
   const only = process.env.VDISK_BENCH_JOBS?.split(',');
   const jobs = JOBS.filter((j) => !only || only.includes(j.name));
   const base = process.env.VDISK_BENCH_DIR ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
@@ -169,7 +181,7 @@ export async function run({ root }) {
     const qcow2 = path.join(dir, 'disk.qcow2');
     must('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
     console.log(
-      `nbd benchmark: ${size / MiB} MiB images in ${base}, ${runtime} s per job, fio ${must('fio', ['--version']).trim()}, ` +
+      `nbd benchmark: ${size / MiB} MiB images in ${base}, ${runtime} s per job${repeat > 1 ? `, medians of ${repeat} rounds` : ''}, fio ${must('fio', ['--version']).trim()}, ` +
         `${os.cpus().length} CPUs${withNbdkit ? '' : ' (nbdkit not installed)'}`,
     );
     const header =
@@ -179,37 +191,48 @@ export async function run({ root }) {
       pad('IOPS', 9) +
       pad('MB/s', 9) +
       pad('p99 us', 9) +
-      pad('vdisk/qemu-nbd', 16) +
-      pad('vdisk/nbdkit', 14);
+      pad('vdisk/qemu-nbd', repeat > 1 ? 22 : 16) +
+      pad('vdisk/nbdkit', repeat > 1 ? 20 : 14);
     console.log(header);
     for (const [format, file] of [
       ['raw', raw],
       ['qcow2', qcow2],
     ]) {
       const kinds = ['vdisk', 'qemu-nbd', ...(withNbdkit && format === 'raw' ? ['nbdkit'] : [])];
-      const results = {};
-      for (const kind of kinds) {
-        const server = await startServer(kind, { root, file, format });
-        try {
-          for (const job of jobs) (results[job.name] ??= {})[kind] = fio(server.uri, job, size, runtime);
-        } finally {
-          await server.stop();
+      const results = {}; // job name -> server -> one result per round
+      for (let round = 0; round < repeat; round++) {
+        for (let k = 0; k < kinds.length; k++) {
+          const kind = kinds[(k + round) % kinds.length];
+          const server = await startServer(kind, { root, file, format });
+          try {
+            for (const job of jobs)
+              ((results[job.name] ??= {})[kind] ??= []).push(fio(server.uri, job, size, runtime));
+          } finally {
+            await server.stop();
+          }
         }
       }
       for (const job of jobs) {
         const r = results[job.name];
         for (const kind of kinds) {
-          const x = r[kind];
-          const ratio = (other) => (kind === 'vdisk' && r[other] ? (x.iops / r[other].iops).toFixed(2) : '');
+          const runs = r[kind];
+          const ratio = (other) => {
+            if (kind !== 'vdisk' || !r[other]) return '';
+            const each = runs.map((x, i) => x.iops / r[other][i].iops);
+            const text = median(each).toFixed(2);
+            return repeat > 1
+              ? `${text} (${Math.min(...each).toFixed(2)}-${Math.max(...each).toFixed(2)})`
+              : text;
+          };
           console.log(
             pad(format, 7, true) +
               pad(job.name, 19, true) +
               pad(kind, 9, true) +
-              pad(Math.round(x.iops), 9) +
-              pad(x.mbps.toFixed(0), 9) +
-              pad(x.p99us.toFixed(0), 9) +
-              pad(ratio('qemu-nbd'), 16) +
-              pad(ratio('nbdkit'), 14),
+              pad(Math.round(median(runs.map((x) => x.iops))), 9) +
+              pad(median(runs.map((x) => x.mbps)).toFixed(0), 9) +
+              pad(median(runs.map((x) => x.p99us)).toFixed(0), 9) +
+              pad(ratio('qemu-nbd'), repeat > 1 ? 22 : 16) +
+              pad(ratio('nbdkit'), repeat > 1 ? 20 : 14),
           );
         }
       }

@@ -39,7 +39,7 @@ import {
   ScsiTarget,
   sharedDevice,
 } from '../scsi/index.js';
-import { UsageError } from '../util/index.js';
+import { BusyPoll, DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
 import { collect, POLL_MAX_NS_HELP } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
@@ -130,6 +130,8 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
         allowedInitiators: t.allow,
       });
     }
+    // One event loop, one poller: the NBD server of --nbd shares it.
+    const poll = new BusyPoll(plan.pollMaxNs ?? DEFAULT_POLL_MAX_NS);
     try {
       server = new IscsiServer({
         targets,
@@ -139,7 +141,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
         },
         maxCommandBytes: MAX_TRANSFER_BYTES,
         log: (m) => printError(`iscsi: ${m}`),
-        pollMaxNs: plan.pollMaxNs,
+        poll,
       });
     } catch (err) {
       throw new UsageError(`iscsi serve: ${errorMessage(err)}`);
@@ -147,7 +149,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     const bound = await server.listen(plan.portals);
     print(lunUrls(plan, bound[0]!).join('\n') + '\n');
     if (plan.nbd) {
-      nbd = nbdServer([...images.values()], plan.pollMaxNs);
+      nbd = nbdServer([...images.values()], poll);
       const where = await nbd.listen(plan.nbd);
       print(nbdUrls([...images.values()], where).join('\n') + '\n');
     }
@@ -171,10 +173,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
  * `--nbd`: the same images, opened once, exported over NBD too, so that iSCSI and NBD clients
  * share one owner and see each other's writes. The export name is the image file's base name.
  */
-function nbdServer(
-  entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[],
-  pollMaxNs: number | undefined,
-): NbdServer {
+function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[], poll: BusyPoll): NbdServer {
   const names = new Set<string>();
   return new NbdServer({
     exports: entries.map(({ image, lu, opts }) => {
@@ -191,7 +190,7 @@ function nbdServer(
       });
     }),
     log: (m) => printError(`nbd: ${m}`),
-    pollMaxNs,
+    poll,
   });
 }
 

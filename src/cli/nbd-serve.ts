@@ -34,7 +34,7 @@ import {
   type ListenAddress,
   type NbdTlsConfig,
 } from '../nbd/index.js';
-import { UsageError } from '../util/index.js';
+import { BusyPoll, UsageError } from '../util/index.js';
 import {
   collect,
   parseAio,
@@ -192,7 +192,7 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
       maxConnections: plan.maxConnections,
       startTls: plan.tls ? tlsUpgrader(plan.tls) : undefined,
       log: (m) => printError(`nbd: ${m}`),
-      pollMaxNs: plan.pollMaxNs,
+      poll: new BusyPoll(plan.pollMaxNs),
     });
     const bound = await server.listen(plan.listen);
     print(exportUris(plan, bound).join('\n') + '\n');

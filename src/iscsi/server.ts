@@ -15,7 +15,7 @@
  * finished. The logical units belong to the caller, who flushes and closes them after `close`.
  */
 import net from 'node:net';
-import { BusyPoll } from '../util/index.js';
+import type { BusyPoll } from '../util/index.js';
 import { Connection } from './connection.js';
 import type { ConnectionStats, ConnectionTimers } from './connection-context.js';
 import { ISCSI_DEFAULT_PORT, LOGIN_STATUS } from './constants.js';
@@ -41,8 +41,11 @@ export interface IscsiServerOptions {
   /** Unsent output after which a connection stops reading (default 16 MiB). */
   maxQueuedBytes?: number;
   log?: (message: string) => void;
-  /** Longest event-loop polling window after a PDU, ns (util/busy-poll.ts); default 0: none. */
-  pollMaxNs?: number;
+  /**
+   * The event loop's polling (util/busy-poll.ts), told of every PDU in and out; default none.
+   * One per process: servers that share an event loop share it.
+   */
+  poll?: BusyPoll;
 }
 
 export const DEFAULT_TIMERS: ConnectionTimers = {
@@ -69,10 +72,7 @@ export class IscsiServer {
   private stopping = false;
   private closing: Promise<void> | undefined;
 
-  private readonly poll: BusyPoll;
-
   constructor(private readonly opts: IscsiServerOptions) {
-    this.poll = new BusyPoll(opts.pollMaxNs ?? 0);
     this.targets = opts.targets.map(makeTarget);
     const names = new Set<string>();
     for (const t of this.targets) {
@@ -179,7 +179,7 @@ export class IscsiServer {
       maxQueuedBytes: this.opts.maxQueuedBytes ?? 16 * 1024 * 1024,
       shuttingDown: () => this.stopping,
       log,
-      poll: this.poll,
+      poll: this.opts.poll,
     });
     this.connections.add(c);
     void c.closed.then(() => this.connections.delete(c));

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits, type ConnectionStats } from './connection.js';
 import { ExportTable, NbdExport } from './export.js';
-import { BusyPoll } from '../util/index.js';
+import type { BusyPoll } from '../util/index.js';
 
 /** IANA's port for NBD (proto.md "Newstyle negotiation"). */
 export const NBD_DEFAULT_PORT = 10809;
@@ -30,8 +30,11 @@ export interface NbdServerOptions {
   startTls?: (socket: net.Socket) => Promise<net.Socket>;
   /** Where dropped connections and socket errors are reported (default: nowhere). */
   log?: (message: string) => void;
-  /** Longest event-loop polling window after a request, ns (util/busy-poll.ts); default 0: none. */
-  pollMaxNs?: number;
+  /**
+   * The event loop's polling (util/busy-poll.ts), told of every request and reply; default none.
+   * One per process: servers that share an event loop share it.
+   */
+  poll?: BusyPoll;
 }
 
 export type ListenAddress = { host?: string; port: number } | { path: string };
@@ -45,12 +48,9 @@ export class NbdServer {
   private closing: Promise<void> | undefined;
   private socketPath: string | undefined;
 
-  private readonly poll: BusyPoll;
-
   constructor(private readonly opts: NbdServerOptions) {
     this.exports = new ExportTable(opts.exports);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
-    this.poll = new BusyPoll(opts.pollMaxNs ?? 0);
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
     this.server.maxConnections = opts.maxConnections ?? 64;
   }
@@ -126,7 +126,7 @@ export class NbdServer {
       startTls: this.opts.startTls,
       shuttingDown: () => this.stopping,
       log: (m) => this.opts.log?.(`${peer}: ${m}`),
-      poll: this.poll,
+      poll: this.opts.poll,
     });
     this.connections.add(c);
     void c.closed.then(() => this.connections.delete(c));

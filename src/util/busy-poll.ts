@@ -1,5 +1,7 @@
 /**
- * Adaptive polling of the event loop: QEMU's IOThread polling (`poll-max-ns`) for Node.
+ * Adaptive polling of the event loop: QEMU's IOThread polling (`poll-max-ns`) for Node. The
+ * event loop is the process's, so there is one poller per process: the servers in it (iSCSI and
+ * NBD, in `iscsi serve --nbd`) take the same one and tell it of their traffic.
  *
  * After a request the server is usually idle for a few tens of microseconds until the client's
  * next one. If the event loop sleeps in epoll meanwhile, the next request must wake it; on a

@@ -12,9 +12,10 @@
 // did before) also evicted Node's 100 MB binary and vdisk's modules, which then cost a 1 MiB
 // convert 0.24-0.27 s against qemu-img's 0.04 s, and measured loading programs from the disk
 // rather than converting. Where eviction fails, the source is read once beforehand instead, so
-// that both tools start from a warm cache. Both tools run with their defaults: the target in cache mode unsafe (no fsync at the end), 8
-// requests in flight, 4 KiB sparse detection. The time is that of the whole process, startup
-// included; the sync after it is not timed. Each vdisk output is checked with qemu-img compare.
+// that both tools start from a warm cache. Both tools run with their defaults: the target in
+// cache mode unsafe (no fsync at the end), 8 requests in flight, 4 KiB sparse detection. The
+// time is that of the whole process, startup included; the sync after it is not timed. Each
+// vdisk output is checked with qemu-img compare.
 //
 // Both tools run without NODE_EXTRA_CA_CERTS (see `env` below).
 //
@@ -27,6 +28,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from './stats.mjs';
 
 const MiB = 1024 * 1024;
 const TMPFS_MAGIC = 0x01021994;
@@ -210,10 +212,8 @@ export async function run({ root }) {
 function summary(runs) {
   const failed = runs.find((r) => !r.ok);
   if (failed) return failed;
-  const sorted = runs.map((r) => r.seconds).sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const seconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { ok: true, seconds, min: sorted[0], max: sorted[sorted.length - 1] };
+  const seconds = runs.map((r) => r.seconds);
+  return { ok: true, seconds: median(seconds), min: Math.min(...seconds), max: Math.max(...seconds) };
 }
 
 function printTable(rows, repeat) {
@@ -225,7 +225,7 @@ function printTable(rows, repeat) {
       : '-';
   const unit = repeat > 1 ? `s, median of ${repeat} (range)` : 's';
   // With repeats, the best runs' ratio too: on the bench machine the disk under the VM made
-  // qemu-img bimodal (0.62-0.65 s or 1.2-1.7 s for the same case), which a median hides.
+  // qemu-img bimodal (qcow2 -> raw: 0.61-0.87 s or 1.08-1.77 s; README), which a median hides.
   const head = ['case', `vdisk ${unit}`, `qemu-img ${unit}`, 'vdisk/qemu-img'];
   const lines = [repeat > 1 ? [...head, 'best/best'] : head];
   for (const r of rows) {

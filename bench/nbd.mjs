@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from './stats.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -144,12 +145,6 @@ function fio(uri, job, size, runtime) {
   return { iops: side.iops, mbps: side.bw_bytes / 1e6, p99us: p99 / 1000 };
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 function pad(s, n, right = false) {
   s = String(s);
   return right ? s.padEnd(n) : s.padStart(n);
@@ -181,7 +176,9 @@ export async function run({ root }) {
     const qcow2 = path.join(dir, 'disk.qcow2');
     must('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
     console.log(
-      `nbd benchmark: ${size / MiB} MiB images in ${base}, ${runtime} s per job${repeat > 1 ? `, medians of ${repeat} rounds` : ''}, fio ${must('fio', ['--version']).trim()}, ` +
+      `nbd benchmark: ${size / MiB} MiB images in ${base}, ${runtime} s per job` +
+        (repeat > 1 ? `, medians of ${repeat} rounds` : '') +
+        `, fio ${must('fio', ['--version']).trim()}, ` +
         `${os.cpus().length} CPUs${withNbdkit ? '' : ' (nbdkit not installed)'}`,
     );
     const header =

@@ -102,7 +102,9 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** The help line of the servers' --poll-max-ns. */
-export const POLL_MAX_NS_HELP = `longest time the event loop polls for the next request before it sleeps (default ${DEFAULT_POLL_MAX_NS}; 0: never)`;
+export const POLL_MAX_NS_HELP =
+  'longest time the event loop polls for the next request before it sleeps ' +
+  `(default ${DEFAULT_POLL_MAX_NS}; 0: never)`;
 
 /** --poll-max-ns of the servers: whole nanoseconds, 0 (no polling) to 10 ms. */
 export function parsePollMaxNs(text: string | undefined, command: string): number {

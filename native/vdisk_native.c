@@ -27,6 +27,8 @@
  *    at open but serves it from the page cache (the caller checks the file system type then).
  *
  *  - aioCreate / aioSubmit / aioClose: the io_uring and Linux AIO engines (aio_engine.c).
+ *  - spliceOpen / spliceWrite / spliceClose: write payloads moved from a socket into a file
+ *    with splice(2), never entering the process (splice_in.c).
  *
  * Errors are thrown as JS Errors carrying `code` (the errno name) and `errno`, like Node's fs.
  */
@@ -384,6 +386,8 @@ static napi_value do_dio_align(napi_env env, napi_callback_info info) {
 
 /* aio_engine.c: io_uring and Linux AIO engines. */
 napi_status aio_register(napi_env env, napi_value exports);
+/* splice_in.c: socket-to-file payloads with splice(2). */
+napi_status splice_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -401,6 +405,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (aio_register(env, exports) != napi_ok) return NULL;
+  if (splice_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -59,6 +59,20 @@ export interface Extent {
   hostFile?: string;
 }
 
+/**
+ * A write that the caller carries out itself, straight into the host file that holds its range
+ * (the NBD server splices large payloads from the socket into the file: block/splice.ts). The
+ * device counts the write in flight until `finish`, so that closing waits for it.
+ */
+export interface HostWriteTarget {
+  /** The host file's descriptor, open for buffered writes. */
+  readonly fd: number;
+  /** Where the write's first byte goes in that file. */
+  readonly position: number;
+  /** Call exactly once, when the bytes are in the file or the write has failed. */
+  finish(): void;
+}
+
 export interface BlockDevice {
   /** Virtual size in bytes. */
   readonly size: number;
@@ -75,6 +89,13 @@ export interface BlockDevice {
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   /** Waits for in-flight requests, flushes and releases the device. */
   close(): Promise<void>;
+  /**
+   * Where a plain write (no FUA) of [offset, offset + length) may be written into the host file
+   * directly, with the same effect and durability as `write`; undefined when the range does not
+   * map to one run of a buffered host file (direct or writethrough cache, allocation needed).
+   * Optional: a device without it is always written through `write`.
+   */
+  writeTarget?(offset: number, length: number): HostWriteTarget | undefined;
 }
 
 /**

@@ -41,6 +41,7 @@ import {
   type BlockCaps,
   type BlockDevice,
   type Extent,
+  type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
 } from './device.js';
@@ -250,6 +251,28 @@ export class HostFile implements BlockDevice {
       }
     }
     return this.track(() => this.doWrite(offset, data, opts, done));
+  }
+
+  /**
+   * The file itself as the target of a buffered write (device.ts), when the file takes plain
+   * buffered writes (no O_DIRECT, no O_DSYNC). Counted in flight until `finish`; the file's
+   * length follows the write's end then, as after `pwrite`.
+   */
+  writeTarget(offset: number, length: number): HostWriteTarget | undefined {
+    if (this.closed || this.caps.readOnly || this.align !== 1 || this.flags.direct) return undefined;
+    if (this.flags.writethrough || length <= 0) return undefined;
+    this.inflight++;
+    let finished = false;
+    return {
+      fd: this.fd,
+      position: offset,
+      finish: () => {
+        if (finished) return;
+        finished = true;
+        if (offset + length > this.length) this.length = offset + length;
+        if (--this.inflight === 0 && this.drained) this.drained();
+      },
+    };
   }
 
   /** Runs one request, counted in flight so that `close` can wait for it. */

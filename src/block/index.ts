@@ -6,4 +6,5 @@ export * from './memory.js';
 export * from './image-lock.js';
 export { alignedBuffer, native, pageAlignedBuffer, type NativeHelper } from './native.js';
 export * from './aio.js';
+export * from './splice.js';
 export { pageAlignedSlice, releaseOf } from './page-slabs.js';

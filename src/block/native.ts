@@ -49,6 +49,15 @@ export interface NativeHelper {
     rwFlags: number,
   ): number;
   aioClose?(engine: unknown): void;
+  /**
+   * Socket-to-file payloads with splice(2) (native/splice_in.c; used by splice.ts). spliceWrite
+   * returns 0 (written), a positive errno (consumed, the file failed), a negative errno (the
+   * socket failed), or null: the rest comes later, and onDone gets the code. Absent in an older
+   * helper.
+   */
+  spliceOpen?(socketFd: number, onDone: (code: number) => void): unknown;
+  spliceWrite?(splicer: unknown, fileFd: number, position: number, length: number): number | null;
+  spliceClose?(splicer: unknown): void;
 }
 
 /** fallocate(2) modes. */

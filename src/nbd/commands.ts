@@ -86,6 +86,11 @@ export async function runCommand(
   }
 }
 
+/** The reply for a request that succeeded without data (a write already carried out). */
+export function okReply(h: RequestHeader, s: Session): Buffer[] {
+  return replyStyle(s).ok(h);
+}
+
 /** The reply for a request that failed with `errno`. */
 export function errorReply(h: RequestHeader, s: Session, errno: NbdErrno, message: string): Buffer[] {
   return replyStyle(s).error(h, errno, message);

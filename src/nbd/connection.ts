@@ -18,6 +18,11 @@
  * through a staging slab, the rest of a large write payload straight into its buffer. A socket
  * that may become TLS, or a Node without user-buffer reads, is read through 'data' events.
  *
+ * Splicing: the rest of a large write payload that maps to one run of a buffered host file (a raw
+ * image; BlockDevice.writeTarget) is not read at all: it is validated from its header, then moved
+ * from the socket into the file with splice(2) (block/splice.ts), while the socket's own reader is
+ * paused. The request then only needs its reply. The bytes are copied once instead of twice.
+ *
  * Bounded memory (the client decides what it sends, never how much we hold):
  * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
  *   flight; past either, the connection stops parsing and pauses the socket, so TCP pushes back;
@@ -31,8 +36,10 @@
  */
 import type net from 'node:net';
 import { readSocket, returnWriteBuffer, type BusyPoll, type InputReader } from '../util/index.js';
-import { NBD_CMD, NBD_ERRNO } from './constants.js';
-import { errorReply, releaseOfReply, runCommand } from './commands.js';
+import { SocketSplicer, type SpliceOutcome } from '../block/index.js';
+import { NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from './constants.js';
+import { errorReply, okReply, releaseOfReply, runCommand } from './commands.js';
+import { toNbdErrno } from './errno.js';
 import { NbdProtocolError } from './errors.js';
 import type { ExportTable } from './export.js';
 import { encodeGreeting } from './greeting.js';
@@ -75,6 +82,8 @@ type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
 
 export interface ConnectionStats {
   phase: Phase;
+  /** Write payloads moved from the socket into the file with splice(2). */
+  splicedWrites: number;
   export: string | undefined;
   inflight: number;
   inflightBytes: number;
@@ -100,6 +109,11 @@ export class Connection {
   /** Settles when the socket is gone and no device operation of this connection is running. */
   readonly closed: Promise<void>;
   private socketGone = false;
+  /** The socket is read into our buffers (readSocket), the condition for splicing. */
+  private userBufferReads = false;
+  /** Opened on the first payload worth splicing; null once it turned out unavailable. */
+  private splicer: SocketSplicer | null | undefined;
+  private splicedWrites = 0;
 
   constructor(
     socket: net.Socket,
@@ -121,6 +135,7 @@ export class Connection {
   stats(): ConnectionStats {
     return {
       phase: this.phase,
+      splicedWrites: this.splicedWrites,
       export: this.session?.export.name,
       inflight: this.inflight,
       inflightBytes: this.inflightBytes,
@@ -139,7 +154,8 @@ export class Connection {
   }
 
   private attach(s: net.Socket): void {
-    if (this.ctx.startTls || !readSocket(s, this.input)) s.on('data', this.onData);
+    this.userBufferReads = !this.ctx.startTls && readSocket(s, this.input);
+    if (!this.userBufferReads) s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
@@ -166,14 +182,14 @@ export class Connection {
   };
 
   private readonly input: InputReader = {
-    directTarget: () => (this.phase === 'transmission' ? this.requests?.directTarget() : undefined),
+    directTarget: () => this.payloadTarget(),
     received: (chunk, n) => {
       this.ctx.poll?.activity();
       if (chunk) {
         this.onData(chunk);
         // The chunk is the reader's staging buffer, overwritten by the next read: a large payload
-        // under way moves to its buffer now, anything else still queued is copied.
-        if (this.phase === 'transmission') this.requests?.directTarget();
+        // under way moves to its buffer (or into the file) now, anything else queued is copied.
+        this.payloadTarget();
         this.options.own();
         this.requests?.own();
       } else if (this.requests?.directReceived(n) && this.phase === 'transmission') {
@@ -181,6 +197,13 @@ export class Connection {
       }
     },
   };
+
+  /** Where the rest of a large payload under way goes: spliced into the file, or its buffer. */
+  private payloadTarget(): Buffer | undefined {
+    if (this.phase !== 'transmission' || !this.requests) return undefined;
+    this.spliceLargePayload();
+    return this.splicer?.busy ? undefined : this.requests?.directTarget();
+  }
 
   private readonly onDrain = (): void => {
     if (this.phase === 'transmission') this.pump();
@@ -203,6 +226,7 @@ export class Connection {
 
   private readonly onClose = (): void => {
     this.socketGone = true;
+    this.closeSplicer();
     this.phase = 'closed';
     this.clearHandshakeTimer();
     if (this.closeTimer) clearTimeout(this.closeTimer);
@@ -326,13 +350,58 @@ export class Connection {
       this.inflight < lim.maxInflightRequests &&
       this.inflightBytes < lim.maxInflightBytes &&
       this.socket.writableLength <= lim.maxQueuedReplyBytes;
-    if (more) this.socket.resume();
+    // While a payload is spliced the socket's reader stays stopped (block/splice.ts).
+    if (more && !this.splicer?.busy) this.socket.resume();
     else this.socket.pause();
+  }
+
+  /**
+   * Takes over the payload under way when it is large, valid, and lands in one run of a buffered
+   * host file: the bytes already received are written, the rest is spliced from the socket. A
+   * request that would fail validation, or carries FUA, is left to the normal path.
+   */
+  private spliceLargePayload(): void {
+    const parser = this.requests;
+    const s = this.session;
+    const h = parser?.largePayloadUnderWay();
+    if (!parser || !s || !h || !this.userBufferReads || this.splicer === null) return;
+    if (this.ctx.shuttingDown() || h.flags & NBD_CMD_FLAG.FUA || validateRequest(h, s)) return;
+    if (!s.export.device.writeTarget) return;
+    if (!this.splicer) {
+      const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+      this.splicer = (typeof fd === 'number' && fd >= 0 && SocketSplicer.open(fd)) || null;
+      if (!this.splicer) return;
+    }
+    const target = s.export.device.writeTarget(h.offset, h.length);
+    if (!target) return;
+    const head = parser.handOver();
+    const done = this.splicer.write(target, head, h.length, this.spliced);
+    if (done) this.spliced(done);
+    else this.socket.pause();
+  }
+
+  private readonly spliced = (o: SpliceOutcome): void => {
+    if (o.kind === 'lost') {
+      this.drop(new NbdProtocolError('TRUNCATED', o.message));
+      return;
+    }
+    this.splicedWrites++;
+    this.ctx.poll?.activity();
+    this.requests?.payloadWritten(o.error);
+    this.pump();
+  };
+
+  private closeSplicer(): void {
+    this.splicer?.close();
   }
 
   private dispatch(r: ParsedRequest): void {
     const s = this.session!;
     const h = r.header;
+    if (r.kind === 'written') {
+      this.send(r.error ? errorReply(h, s, toNbdErrno(r.error), r.error.message) : okReply(h, s));
+      return;
+    }
     if (r.kind === 'skipped-payload') {
       const why =
         h.type === NBD_CMD.WRITE
@@ -410,6 +479,8 @@ export class Connection {
   private startDraining(): void {
     if (this.phase === 'draining' || this.phase === 'closed') return;
     this.phase = 'draining';
+    // A payload still being spliced is abandoned: the socket's reader now throws input away.
+    this.closeSplicer();
     this.requests = undefined;
     this.socket.resume();
     this.settleIfDone();
@@ -437,6 +508,7 @@ export class Connection {
     }
     this.clearHandshakeTimer();
     if (this.phase !== 'closed') this.phase = 'draining';
+    this.closeSplicer();
     this.socket.destroy();
     this.settleIfDone();
   }

@@ -8,6 +8,7 @@ import {
   HostFile,
   type BlockCaps,
   type Extent,
+  type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
 } from '../../block/index.js';
@@ -70,6 +71,10 @@ export class RawImage implements Image {
 
   write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     return this.file.write(offset, data, opts);
+  }
+
+  writeTarget(offset: number, length: number): HostWriteTarget | undefined {
+    return this.file.writeTarget(offset, length);
   }
 
   flush(): Promise<void> {

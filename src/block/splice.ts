@@ -1,0 +1,130 @@
+/**
+ * Write payloads moved from a TCP socket into their host file with splice(2) (native/splice_in.c),
+ * never entering the process.
+ *
+ * Read into a buffer and written with pwrite, each payload byte is copied twice on the event
+ * loop: out of the socket, then into the page cache. Spliced, the socket's pages pass through a
+ * pipe by reference and are copied once, into the page cache. Measured on a 1 MiB sequential
+ * NBD write to tmpfs, the copy out of the socket had been a quarter of the server's CPU time.
+ *
+ * The caller owns the stream: it hands over the bytes of the payload it has already received
+ * (`head`, written here with pwrite) and keeps its own reader of the socket stopped until the
+ * splicer reports the payload consumed; two readers of one stream would tear it apart.
+ *
+ * A payload is always consumed whole, even when the file fails, so the stream stays in step and
+ * the request gets an error reply. Only a socket that fails or ends mid-payload loses the stream.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { fromSystemError, type BlockError } from '../util/index.js';
+import type { HostWriteTarget } from './device.js';
+import { native } from './native.js';
+
+export type SpliceOutcome =
+  /** The payload is in the file (`error` undefined), or was consumed and the file failed. */
+  | { kind: 'consumed'; error: BlockError | undefined }
+  /** The socket failed or ended before the whole payload came: the stream is lost. */
+  | { kind: 'lost'; message: string };
+
+export class SocketSplicer {
+  private pending:
+    | { target: HostWriteTarget; headError: BlockError | undefined; done: (o: SpliceOutcome) => void }
+    | undefined;
+
+  private constructor(private handle: unknown) {}
+
+  /**
+   * A splicer for the socket whose descriptor is `fd`, or undefined where splicing is not
+   * available (no native helper, a kernel or sandbox without splice): then the caller reads.
+   */
+  static open(fd: number): SocketSplicer | undefined {
+    const n = native();
+    if (!n.spliceOpen || !n.spliceWrite || !n.spliceClose) return undefined;
+    let splicer: SocketSplicer | undefined;
+    try {
+      const handle = n.spliceOpen(fd, (code) => splicer?.settled(code));
+      splicer = new SocketSplicer(handle);
+      return splicer;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A payload is under way: the caller's reader must stay stopped. */
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /**
+   * Writes a payload of `length` bytes to `target`: `head` (the bytes already received) with
+   * pwrite, the rest from the socket. Returns the outcome when the payload is all done at once;
+   * otherwise undefined, and `done` gets the outcome later. `target` is finished either way.
+   */
+  write(
+    target: HostWriteTarget,
+    head: Buffer,
+    length: number,
+    done: (o: SpliceOutcome) => void,
+  ): SpliceOutcome | undefined {
+    if (this.pending || this.handle === undefined) throw new Error('SocketSplicer: a payload is under way');
+    let headError: BlockError | undefined;
+    if (head.length > 0) {
+      try {
+        fs.writeSync(target.fd, head, 0, head.length, target.position);
+      } catch (err) {
+        headError = fromSystemError(err, `write to the host file at ${target.position} failed`);
+      }
+    }
+    const rest = length - head.length;
+    if (rest <= 0) {
+      target.finish();
+      return { kind: 'consumed', error: headError };
+    }
+    // After a failed head, the rest is consumed into a descriptor that refuses it (-1: EBADF).
+    const fd = headError ? -1 : target.fd;
+    const code = native().spliceWrite!(this.handle, fd, target.position + head.length, rest);
+    if (code === null) {
+      this.pending = { target, headError, done };
+      return undefined;
+    }
+    target.finish();
+    return outcome(code, headError, target.position);
+  }
+
+  /** Stops splicing for good (the connection is closing). A payload under way is abandoned. */
+  close(): void {
+    if (this.handle === undefined) return;
+    native().spliceClose!(this.handle);
+    this.handle = undefined;
+    const p = this.pending;
+    this.pending = undefined;
+    p?.target.finish();
+  }
+
+  private settled(code: number): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    p.target.finish();
+    p.done(outcome(code, p.headError, p.target.position));
+  }
+}
+
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+
+/** The native code (splice_in.c): 0 written, > 0 the file's errno, < 0 the socket's. */
+function outcome(code: number, headError: BlockError | undefined, position: number): SpliceOutcome {
+  if (code < 0) {
+    const name = ERRNO_NAMES.get(-code) ?? `errno ${-code}`;
+    const message =
+      name === 'ECONNRESET'
+        ? 'the connection ended inside a write payload'
+        : `${name} inside a write payload`;
+    return { kind: 'lost', message };
+  }
+  if (headError) return { kind: 'consumed', error: headError };
+  if (code === 0) return { kind: 'consumed', error: undefined };
+  const name = ERRNO_NAMES.get(code) ?? 'EIO';
+  const err = Object.assign(new Error(`${name}: splice into the file failed`), { code: name, errno: -code });
+  return { kind: 'consumed', error: fromSystemError(err, `write to the host file near ${position} failed`) };
+}

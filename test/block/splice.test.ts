@@ -1,0 +1,205 @@
+/**
+ * SocketSplicer (block/splice.ts, native/splice_in.c): a payload arriving on a TCP socket in
+ * pieces lands in the file at its position, head bytes included; a file that refuses the bytes
+ * still has the payload consumed, so the bytes behind it are intact on the socket; a peer that
+ * ends mid-payload loses the stream; the target is finished exactly once in every case; and
+ * HostFile hands out targets only for buffered, writable files, holding `close` until finished.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HostFile, SocketSplicer, type HostWriteTarget, type SpliceOutcome } from '../../src/block/index.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+function bytes(len: number, seed: number): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = ((i * 131 + seed) % 251) + 1;
+  return b;
+}
+
+/** A connected pair: `server` is accepted paused (nothing reads it), `client` writes. */
+async function pair(): Promise<{ server: net.Socket; client: net.Socket; close: () => void }> {
+  const srv = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+  const client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise((r) => client.once('connect', r));
+  const server = await accepted;
+  return {
+    server,
+    client,
+    close: () => {
+      client.destroy();
+      server.destroy();
+      srv.close();
+    },
+  };
+}
+
+/** A file of `size` zero bytes in a fresh directory, opened `flags`. */
+function zeroFile(size: number, flags = 'r+'): { file: string; fd: number } {
+  const file = path.join(tmpDir('vdisk-splice-'), 'f.raw');
+  fs.writeFileSync(file, Buffer.alloc(size));
+  return { file, fd: fs.openSync(file, flags) };
+}
+
+function fdOf(s: net.Socket): number {
+  return (s as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
+function countedTarget(fd: number, position: number): HostWriteTarget & { finished: number } {
+  const t = { fd, position, finished: 0, finish: () => void t.finished++ };
+  return t;
+}
+
+/** The outcome, at once or from the callback. */
+function spliceAll(s: SocketSplicer, target: HostWriteTarget, head: Buffer, length: number) {
+  return new Promise<SpliceOutcome>((resolve) => {
+    const now = s.write(target, head, length, resolve);
+    if (now) resolve(now);
+  });
+}
+
+test('a payload sent in pieces lands at its position, head bytes first', async () => {
+  const { file, fd } = zeroFile(4 << 20);
+  const { server, client, close } = await pair();
+  try {
+    const s = SocketSplicer.open(fdOf(server));
+    assert.ok(s, 'splice(2) is available on this machine');
+    const payload = bytes(3 << 20, 7);
+    const head = payload.subarray(0, 1000);
+    const t = countedTarget(fd, 12345);
+    const done = spliceAll(s, t, head, payload.length);
+    // The rest arrives in three pieces with pauses, so the splicer waits for input in between.
+    const rest = payload.subarray(head.length);
+    for (const [a, b] of [
+      [0, 5000],
+      [5000, 1 << 20],
+      [1 << 20, rest.length],
+    ] as const) {
+      client.write(rest.subarray(a, b));
+      await sleep(30);
+    }
+    const o = await done;
+    assert.deepEqual(o, { kind: 'consumed', error: undefined });
+    assert.equal(t.finished, 1);
+    assert.equal(s.busy, false);
+    const got = Buffer.alloc(payload.length);
+    fs.readSync(fd, got, 0, got.length, 12345);
+    assert.ok(got.equals(payload), 'the file holds the payload');
+    assert.equal(
+      fs
+        .readFileSync(file)
+        .subarray(0, 12345)
+        .some((b) => b !== 0),
+      false,
+      'nothing before it',
+    );
+    s.close();
+    s.close(); // a second close is harmless
+  } finally {
+    close();
+    fs.closeSync(fd);
+  }
+});
+
+test('a file that refuses the bytes: the payload is still consumed, the next bytes are intact', async () => {
+  const { fd: roFd } = zeroFile(1 << 20, 'r'); // writes fail with EBADF
+  const { server, client, close } = await pair();
+  try {
+    const s = SocketSplicer.open(fdOf(server))!;
+    const payload = bytes(512 * 1024, 3);
+    const trailer = Buffer.from('the next request');
+    client.write(Buffer.concat([payload, trailer]));
+    await sleep(50);
+    const t = countedTarget(roFd, 0);
+    const o = await spliceAll(s, t, Buffer.alloc(0), payload.length);
+    assert.equal(o.kind, 'consumed');
+    assert.equal(o.kind === 'consumed' && o.error?.code, 'IO');
+    assert.equal(t.finished, 1);
+    s.close();
+    // The socket's own reader takes over exactly where the payload ended.
+    const next = await new Promise<Buffer>((resolve) => {
+      server.once('data', resolve);
+      server.resume();
+    });
+    assert.equal(next.toString(), trailer.toString());
+  } finally {
+    close();
+    fs.closeSync(roFd);
+  }
+});
+
+test('a peer that ends mid-payload loses the stream; the target is finished', async () => {
+  const { fd } = zeroFile(1 << 20);
+  const { server, client, close } = await pair();
+  try {
+    const s = SocketSplicer.open(fdOf(server))!;
+    const t = countedTarget(fd, 0);
+    const done = spliceAll(s, t, Buffer.alloc(0), 1 << 20);
+    client.end(bytes(100_000, 1));
+    const o = await done;
+    assert.equal(o.kind, 'lost');
+    assert.equal(t.finished, 1);
+    // The bytes that did come are in the file (a write that was never acknowledged may be torn).
+    const got = Buffer.alloc(100_000);
+    fs.readSync(fd, got, 0, got.length, 0);
+    assert.ok(got.equals(bytes(100_000, 1)));
+    s.close();
+  } finally {
+    close();
+    fs.closeSync(fd);
+  }
+});
+
+test('close while a payload waits for input: no outcome follows, the target is finished', async () => {
+  const { fd } = zeroFile(1 << 20);
+  const { server, close } = await pair();
+  try {
+    const s = SocketSplicer.open(fdOf(server))!;
+    const t = countedTarget(fd, 0);
+    let outcomes = 0;
+    assert.equal(
+      s.write(t, Buffer.alloc(0), 1 << 20, () => outcomes++),
+      undefined,
+    );
+    assert.equal(s.busy, true);
+    s.close();
+    await sleep(20);
+    assert.equal(t.finished, 1);
+    assert.equal(outcomes, 0);
+    assert.throws(() => s.write(t, Buffer.alloc(0), 10, () => {}), /under way|closed/);
+  } finally {
+    close();
+    fs.closeSync(fd);
+  }
+});
+
+test('HostFile gives write targets only for buffered writable files, and close waits for them', async () => {
+  const { file, fd: spare } = zeroFile(1 << 20);
+  fs.closeSync(spare);
+  const ro = await HostFile.open(file, { readOnly: true, lock: false });
+  assert.equal(ro.writeTarget(0, 4096), undefined);
+  await ro.close();
+  const wt = await HostFile.open(file, { cache: 'writethrough', lock: false });
+  assert.equal(wt.writeTarget(0, 4096), undefined);
+  await wt.close();
+
+  const f = await HostFile.open(file, { lock: false });
+  const t = f.writeTarget(2 << 20, 4096); // past the end: the file grows when it is finished
+  assert.ok(t);
+  assert.equal(t.position, 2 << 20);
+  fs.writeSync(t.fd, bytes(4096, 9), 0, 4096, t.position);
+  let closed = false;
+  const closing = f.close().then(() => (closed = true));
+  await sleep(20);
+  assert.equal(closed, false, 'close waits for the target');
+  t.finish();
+  t.finish(); // once only
+  assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished');
+  await closing;
+  assert.equal(fs.statSync(file).size, (2 << 20) + 4096);
+});

@@ -17,6 +17,7 @@
 // VDISK_BENCH_REPEAT=N runs every server N rounds (the server that goes first rotates from round
 // to round) and prints medians; each ratio is then the median of the rounds' ratios, with their
 // range: a server's IOPS moved by a third from one run to the next on the bench machine.
+// VDISK_BENCH_VERBOSE=1 also prints every run as it ends.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -160,6 +161,7 @@ export async function run({ root }) {
   const repeat = Number(process.env.VDISK_BENCH_REPEAT ?? 1);
   if (!(Number.isInteger(repeat) && repeat >= 1))
     throw new Error(`VDISK_BENCH_REPEAT: '${process.env.VDISK_BENCH_REPEAT}' is not a count of runs`);
+  const verbose = process.env.VDISK_BENCH_VERBOSE === '1';
   const only = process.env.VDISK_BENCH_JOBS?.split(',');
   const jobs = JOBS.filter((j) => !only || only.includes(j.name));
   const base = process.env.VDISK_BENCH_DIR ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
@@ -202,8 +204,14 @@ export async function run({ root }) {
           const kind = kinds[(k + round) % kinds.length];
           const server = await startServer(kind, { root, file, format });
           try {
-            for (const job of jobs)
-              ((results[job.name] ??= {})[kind] ??= []).push(fio(server.uri, job, size, runtime));
+            for (const job of jobs) {
+              const r = fio(server.uri, job, size, runtime);
+              ((results[job.name] ??= {})[kind] ??= []).push(r);
+              if (verbose) {
+                const what = `round ${round + 1} ${format} ${job.name} ${kind}`;
+                console.log(`  ${what}: ${Math.round(r.iops)} IOPS, ${r.mbps.toFixed(0)} MB/s`);
+              }
+            }
           } finally {
             await server.stop();
           }

@@ -91,8 +91,9 @@ export interface BlockDevice {
   close(): Promise<void>;
   /**
    * Where a plain write (no FUA) of [offset, offset + length) may be written into the host file
-   * directly, with the same effect and durability as `write`; undefined when the range does not
-   * map to one run of a buffered host file (direct or writethrough cache, allocation needed).
+   * directly, on the event loop, with the same effect and durability as `write`; undefined when
+   * the range does not map to one run of a buffered host file that never waits for a disk (a
+   * file on tmpfs; not direct or writethrough; no allocation needed).
    * Optional: a device without it is always written through `write`.
    */
   writeTarget?(offset: number, length: number): HostWriteTarget | undefined;

@@ -254,12 +254,14 @@ export class HostFile implements BlockDevice {
   }
 
   /**
-   * The file itself as the target of a buffered write (device.ts), when the file takes plain
-   * buffered writes (no O_DIRECT, no O_DSYNC). Counted in flight until `finish`; the file's
-   * length follows the write's end then, as after `pwrite`.
+   * The file itself as the target of a buffered write (device.ts), when the file is on tmpfs and
+   * takes plain buffered writes (no O_DIRECT, no O_DSYNC): the caller writes on the event loop,
+   * which only a file that never waits for a disk allows (as for the loop's own writes, see the
+   * file comment). Counted in flight until `finish`; the file's length follows the write's end
+   * then, as after `pwrite`.
    */
   writeTarget(offset: number, length: number): HostWriteTarget | undefined {
-    if (this.closed || this.caps.readOnly || this.align !== 1 || this.flags.direct) return undefined;
+    if (this.closed || this.caps.readOnly || !this.inMemory || this.flags.direct) return undefined;
     if (this.flags.writethrough || length <= 0) return undefined;
     this.inflight++;
     let finished = false;

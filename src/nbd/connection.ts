@@ -18,8 +18,8 @@
  * through a staging slab, the rest of a large write payload straight into its buffer. A socket
  * that may become TLS, or a Node without user-buffer reads, is read through 'data' events.
  *
- * Splicing: the rest of a large write payload that maps to one run of a buffered host file (a raw
- * image; BlockDevice.writeTarget) is not read at all: it is validated from its header, then moved
+ * Splicing: the rest of a large write payload that maps to one run of a buffered host file on
+ * tmpfs (a raw image; BlockDevice.writeTarget) is not read at all: it is validated from its header, then moved
  * from the socket into the file with splice(2) (block/splice.ts), while the socket's own reader is
  * paused. The request then only needs its reply. The bytes are copied once instead of twice.
  *

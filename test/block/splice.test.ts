@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostFile, SocketSplicer, type HostWriteTarget, type SpliceOutcome } from '../../src/block/index.js';
@@ -40,8 +41,8 @@ async function pair(): Promise<{ server: net.Socket; client: net.Socket; close: 
 }
 
 /** A file of `size` zero bytes in a fresh directory, opened `flags`. */
-function zeroFile(size: number, flags = 'r+'): { file: string; fd: number } {
-  const file = path.join(tmpDir('vdisk-splice-'), 'f.raw');
+function zeroFile(size: number, flags = 'r+', base?: string): { file: string; fd: number } {
+  const file = path.join(tmpDir('vdisk-splice-', base), 'f.raw');
   fs.writeFileSync(file, Buffer.alloc(size));
   return { file, fd: fs.openSync(file, flags) };
 }
@@ -178,28 +179,41 @@ test('close while a payload waits for input: no outcome follows, the target is f
   }
 });
 
-test('HostFile gives write targets only for buffered writable files, and close waits for them', async () => {
-  const { file, fd: spare } = zeroFile(1 << 20);
-  fs.closeSync(spare);
-  const ro = await HostFile.open(file, { readOnly: true, lock: false });
-  assert.equal(ro.writeTarget(0, 4096), undefined);
-  await ro.close();
-  const wt = await HostFile.open(file, { cache: 'writethrough', lock: false });
-  assert.equal(wt.writeTarget(0, 4096), undefined);
-  await wt.close();
+const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : undefined;
+const onTmpfs = (p: string): boolean => fs.statfsSync(p).type === 0x01021994;
 
-  const f = await HostFile.open(file, { lock: false });
-  const t = f.writeTarget(2 << 20, 4096); // past the end: the file grows when it is finished
-  assert.ok(t);
-  assert.equal(t.position, 2 << 20);
-  fs.writeSync(t.fd, bytes(4096, 9), 0, 4096, t.position);
-  let closed = false;
-  const closing = f.close().then(() => (closed = true));
-  await sleep(20);
-  assert.equal(closed, false, 'close waits for the target');
-  t.finish();
-  t.finish(); // once only
-  assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished');
-  await closing;
-  assert.equal(fs.statSync(file).size, (2 << 20) + 4096);
-});
+test(
+  'HostFile gives write targets only for buffered writable files on tmpfs, and close waits for them',
+  {
+    skip: SHM ? false : 'no tmpfs at /dev/shm',
+  },
+  async () => {
+    const onDisk = await HostFile.open(zeroFile(1 << 20).file, { lock: false });
+    // A file on a disk: the caller would write on the event loop, which may wait for writeback.
+    if (!onTmpfs(os.tmpdir())) assert.equal(onDisk.writeTarget(0, 4096), undefined);
+    await onDisk.close();
+    const { file, fd: spare } = zeroFile(1 << 20, 'r+', SHM);
+    fs.closeSync(spare);
+    const ro = await HostFile.open(file, { readOnly: true, lock: false });
+    assert.equal(ro.writeTarget(0, 4096), undefined);
+    await ro.close();
+    const wt = await HostFile.open(file, { cache: 'writethrough', lock: false });
+    assert.equal(wt.writeTarget(0, 4096), undefined);
+    await wt.close();
+
+    const f = await HostFile.open(file, { lock: false });
+    const t = f.writeTarget(2 << 20, 4096); // past the end: the file grows when it is finished
+    assert.ok(t);
+    assert.equal(t.position, 2 << 20);
+    fs.writeSync(t.fd, bytes(4096, 9), 0, 4096, t.position);
+    let closed = false;
+    const closing = f.close().then(() => (closed = true));
+    await sleep(20);
+    assert.equal(closed, false, 'close waits for the target');
+    t.finish();
+    t.finish(); // once only
+    assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished');
+    await closing;
+    assert.equal(fs.statSync(file).size, (2 << 20) + 4096);
+  },
+);

@@ -56,8 +56,9 @@ export class SocketSplicer {
   }
 
   /**
-   * Writes a payload of `length` bytes to `target`: `head` (the bytes already received) with
-   * pwrite, the rest from the socket. Returns the outcome when the payload is all done at once;
+   * Writes a payload of `length` bytes to `target`: `head` (the bytes already received, written
+   * before this returns, so it may be a view of a buffer that is reused afterwards) with pwrite,
+   * the rest from the socket. Returns the outcome when the payload is all done at once;
    * otherwise undefined, and `done` gets the outcome later. `target` is finished either way.
    */
   write(
@@ -68,11 +69,13 @@ export class SocketSplicer {
   ): SpliceOutcome | undefined {
     if (this.pending || this.handle === undefined) throw new Error('SocketSplicer: a payload is under way');
     let headError: BlockError | undefined;
-    if (head.length > 0) {
+    for (let done = 0; done < head.length && !headError;) {
       try {
-        fs.writeSync(target.fd, head, 0, head.length, target.position);
+        const n = fs.writeSync(target.fd, head, done, head.length - done, target.position + done);
+        if (n === 0) throw Object.assign(new Error('ENOSPC: the file took no bytes'), { code: 'ENOSPC' });
+        done += n;
       } catch (err) {
-        headError = fromSystemError(err, `write to the host file at ${target.position} failed`);
+        headError = fromSystemError(err, `write to the host file at ${target.position + done} failed`);
       }
     }
     const rest = length - head.length;

@@ -115,13 +115,14 @@ export class RequestParser {
 
   /**
    * The caller takes over the payload named by `largePayloadUnderWay`: returns the bytes of it
-   * received so far (a copy); the caller reads the rest from the socket itself, writes the
-   * payload, and reports with `payloadWritten`. Until then `next` returns nothing.
+   * received so far, usually a view of the socket reader's staging buffer, valid only until the
+   * next read (the caller writes them at once); the caller reads the rest from the socket itself,
+   * writes the payload, and reports with `payloadWritten`. Until then `next` returns nothing.
    */
   handOver(): Buffer {
     const st = this.state;
     if (st.s !== 'payload' || st.buf) throw new Error('RequestParser.handOver: no payload to hand over');
-    const head = this.q.takeCopy(this.q.length);
+    const head = this.q.take(this.q.length);
     this.state = { s: 'handed-over', header: st.header, written: false, error: undefined };
     return head;
   }

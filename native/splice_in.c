@@ -284,6 +284,8 @@ static napi_value splice_close(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   if (!s->closed) {
     s->closed = 1;
+    /* The socket's own reader takes over again (to drain it): the low-water mark goes back. */
+    if (s->waiting) set_lowat(s, 0);
     s->waiting = 0;
     uv_poll_stop(&s->poll);
     napi_delete_reference(env, s->callback);

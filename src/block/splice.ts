@@ -67,15 +67,17 @@ export class SocketSplicer {
     length: number,
     done: (o: SpliceOutcome) => void,
   ): SpliceOutcome | undefined {
-    if (this.pending || this.handle === undefined) throw new Error('SocketSplicer: a payload is under way');
+    if (this.handle === undefined) throw new Error('SocketSplicer: closed');
+    if (this.pending) throw new Error('SocketSplicer: a payload is under way');
     let headError: BlockError | undefined;
-    for (let done = 0; done < head.length && !headError;) {
+    for (let written = 0; written < head.length && !headError;) {
+      const at = target.position + written;
       try {
-        const n = fs.writeSync(target.fd, head, done, head.length - done, target.position + done);
+        const n = fs.writeSync(target.fd, head, written, head.length - written, at);
         if (n === 0) throw Object.assign(new Error('ENOSPC: the file took no bytes'), { code: 'ENOSPC' });
-        done += n;
+        written += n;
       } catch (err) {
-        headError = fromSystemError(err, `write to the host file at ${target.position + done} failed`);
+        headError = fromSystemError(err, `write to the host file at ${at} failed`);
       }
     }
     const rest = length - head.length;

@@ -19,9 +19,10 @@
  * that may become TLS, or a Node without user-buffer reads, is read through 'data' events.
  *
  * Splicing: the rest of a large write payload that maps to one run of a buffered host file on
- * tmpfs (a raw image; BlockDevice.writeTarget) is not read at all: it is validated from its header, then moved
- * from the socket into the file with splice(2) (block/splice.ts), while the socket's own reader is
- * paused. The request then only needs its reply. The bytes are copied once instead of twice.
+ * tmpfs (a raw image; BlockDevice.writeTarget) is not read at all: it is validated from its
+ * header, then moved from the socket into the file with splice(2) (block/splice.ts), while the
+ * socket's own reader is paused. The request then only needs its reply. The bytes are copied
+ * once instead of twice.
  *
  * Bounded memory (the client decides what it sends, never how much we hold):
  * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
@@ -357,7 +358,8 @@ export class Connection {
 
   /**
    * Takes over the payload under way when it is large, valid, and lands in one run of a buffered
-   * host file: the bytes already received are written, the rest is spliced from the socket. A
+   * host file on tmpfs: the bytes already received are written, the rest is spliced from the
+   * socket. A
    * request that would fail validation, or carries FUA, is left to the normal path.
    */
   private spliceLargePayload(): void {

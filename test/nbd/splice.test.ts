@@ -153,7 +153,7 @@ describe(
       await within(image.close(), 5000, 'closing the image');
     });
 
-    test('the server stops while a payload is being spliced: it finishes, the image is released', async () => {
+    test('the server stops while a payload is spliced: it finishes, the image is released', async () => {
       const { image, s, c } = await halfSentWrite();
       await within(s.server.close(), 5000, 'closing the server');
       assert.ok(await c.closedWithin(2000), 'the client sees the connection closed');

@@ -209,6 +209,12 @@ static int get_argv(napi_env env, napi_callback_info info, size_t want, napi_val
   return 1;
 }
 
+/* Reads `want` arguments, the first a splicer; throws and returns NULL when they are not. */
+static splicer_t *get_splicer_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                                   const char *usage) {
+  return get_argv(env, info, want, argv, usage) ? get_splicer(env, argv[0]) : NULL;
+}
+
 static napi_value splice_open(napi_env env, napi_callback_info info) {
   napi_value argv[2], result, name;
   int32_t fd;
@@ -245,8 +251,7 @@ static napi_value splice_open(napi_env env, napi_callback_info info) {
 
 static napi_value splice_write(napi_env env, napi_callback_info info) {
   napi_value argv[4], result;
-  if (!get_argv(env, info, 4, argv, "spliceWrite(splicer, fileFd, position, length)")) return NULL;
-  splicer_t *s = get_splicer(env, argv[0]);
+  splicer_t *s = get_splicer_args(env, info, 4, argv, "spliceWrite(splicer, fileFd, position, length)");
   if (!s) return NULL;
   if (s->closed || s->waiting) {
     napi_throw_error(env, "EBUSY", s->closed ? "the splicer is closed" : "a payload is under way");
@@ -279,8 +284,7 @@ static napi_value splice_write(napi_env env, napi_callback_info info) {
 
 static napi_value splice_close(napi_env env, napi_callback_info info) {
   napi_value argv[1], undef;
-  if (!get_argv(env, info, 1, argv, "spliceClose(splicer)")) return NULL;
-  splicer_t *s = get_splicer(env, argv[0]);
+  splicer_t *s = get_splicer_args(env, info, 1, argv, "spliceClose(splicer)");
   if (!s) return NULL;
   if (!s->closed) {
     s->closed = 1;

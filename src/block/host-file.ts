@@ -272,9 +272,14 @@ export class HostFile implements BlockDevice {
         if (finished) return;
         finished = true;
         if (offset + length > this.length) this.length = offset + length;
-        if (--this.inflight === 0 && this.drained) this.drained();
+        this.untrack();
       },
     };
+  }
+
+  /** One request in flight is done; the last one lets a waiting `close` go on. */
+  private untrack(): void {
+    if (--this.inflight === 0 && this.drained) this.drained();
   }
 
   /** Runs one request, counted in flight so that `close` can wait for it. */
@@ -284,7 +289,7 @@ export class HostFile implements BlockDevice {
     try {
       return await fn();
     } finally {
-      if (--this.inflight === 0 && this.drained) this.drained();
+      this.untrack();
     }
   }
 

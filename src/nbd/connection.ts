@@ -227,7 +227,7 @@ export class Connection {
 
   private readonly onClose = (): void => {
     this.socketGone = true;
-    this.closeSplicer();
+    this.splicer?.close();
     this.phase = 'closed';
     this.clearHandshakeTimer();
     if (this.closeTimer) clearTimeout(this.closeTimer);
@@ -368,14 +368,17 @@ export class Connection {
     const h = parser?.largePayloadUnderWay();
     if (!parser || !s || !h || !this.userBufferReads || this.splicer === null) return;
     if (this.ctx.shuttingDown() || h.flags & NBD_CMD_FLAG.FUA || validateRequest(h, s)) return;
-    if (!s.export.device.writeTarget) return;
+    // The target first: an export whose file never gives one (on a disk) opens no splicer.
+    const target = s.export.device.writeTarget?.(h.offset, h.length);
+    if (!target) return;
     if (!this.splicer) {
       const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
       this.splicer = (typeof fd === 'number' && fd >= 0 && SocketSplicer.open(fd)) || null;
-      if (!this.splicer) return;
+      if (!this.splicer) {
+        target.finish();
+        return;
+      }
     }
-    const target = s.export.device.writeTarget(h.offset, h.length);
-    if (!target) return;
     const head = parser.handOver();
     const done = this.splicer.write(target, head, h.length, this.spliced);
     if (done) this.spliced(done);
@@ -392,10 +395,6 @@ export class Connection {
     this.requests?.payloadWritten(o.error);
     this.pump();
   };
-
-  private closeSplicer(): void {
-    this.splicer?.close();
-  }
 
   private dispatch(r: ParsedRequest): void {
     const s = this.session!;
@@ -482,7 +481,7 @@ export class Connection {
     if (this.phase === 'draining' || this.phase === 'closed') return;
     this.phase = 'draining';
     // A payload still being spliced is abandoned: the socket's reader now throws input away.
-    this.closeSplicer();
+    this.splicer?.close();
     this.requests = undefined;
     this.socket.resume();
     this.settleIfDone();
@@ -510,7 +509,7 @@ export class Connection {
     }
     this.clearHandshakeTimer();
     if (this.phase !== 'closed') this.phase = 'draining';
-    this.closeSplicer();
+    this.splicer?.close();
     this.socket.destroy();
     this.settleIfDone();
   }

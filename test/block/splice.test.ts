@@ -56,6 +56,31 @@ function countedTarget(fd: number, position: number): HostWriteTarget & { finish
   return t;
 }
 
+interface Rig {
+  file: string;
+  fd: number;
+  server: net.Socket;
+  client: net.Socket;
+  s: SocketSplicer;
+}
+
+/**
+ * A zero file of `size` bytes opened `flags`, a socket pair, and a splicer on the pair's server
+ * side, for `fn`; the sockets and the file are closed after it.
+ */
+async function withSplicer(size: number, flags: string, fn: (r: Rig) => Promise<void>): Promise<void> {
+  const { file, fd } = zeroFile(size, flags);
+  const { server, client, close } = await pair();
+  try {
+    const s = SocketSplicer.open(fdOf(server));
+    assert.ok(s, 'splice(2) is available on this machine');
+    await fn({ file, fd, server, client, s });
+  } finally {
+    close();
+    fs.closeSync(fd);
+  }
+}
+
 /** The outcome, at once or from the callback. */
 function spliceAll(s: SocketSplicer, target: HostWriteTarget, head: Buffer, length: number) {
   return new Promise<SpliceOutcome>((resolve) => {
@@ -65,11 +90,7 @@ function spliceAll(s: SocketSplicer, target: HostWriteTarget, head: Buffer, leng
 }
 
 test('a payload sent in pieces lands at its position, head bytes first', async () => {
-  const { file, fd } = zeroFile(4 << 20);
-  const { server, client, close } = await pair();
-  try {
-    const s = SocketSplicer.open(fdOf(server));
-    assert.ok(s, 'splice(2) is available on this machine');
+  await withSplicer(4 << 20, 'r+', async ({ file, fd, client, s }) => {
     const payload = bytes(3 << 20, 7);
     const head = payload.subarray(0, 1000);
     const t = countedTarget(fd, 12345);
@@ -101,17 +122,12 @@ test('a payload sent in pieces lands at its position, head bytes first', async (
     );
     s.close();
     s.close(); // a second close is harmless
-  } finally {
-    close();
-    fs.closeSync(fd);
-  }
+  });
 });
 
 test('a file that refuses the bytes: the payload is still consumed, the next bytes are intact', async () => {
-  const { fd: roFd } = zeroFile(1 << 20, 'r'); // writes fail with EBADF
-  const { server, client, close } = await pair();
-  try {
-    const s = SocketSplicer.open(fdOf(server))!;
+  // Opened read-only: writes fail with EBADF.
+  await withSplicer(1 << 20, 'r', async ({ fd: roFd, server, client, s }) => {
     const payload = bytes(512 * 1024, 3);
     const trailer = Buffer.from('the next request');
     client.write(Buffer.concat([payload, trailer]));
@@ -128,17 +144,11 @@ test('a file that refuses the bytes: the payload is still consumed, the next byt
       server.resume();
     });
     assert.equal(next.toString(), trailer.toString());
-  } finally {
-    close();
-    fs.closeSync(roFd);
-  }
+  });
 });
 
 test('a peer that ends mid-payload loses the stream; the target is finished', async () => {
-  const { fd } = zeroFile(1 << 20);
-  const { server, client, close } = await pair();
-  try {
-    const s = SocketSplicer.open(fdOf(server))!;
+  await withSplicer(1 << 20, 'r+', async ({ fd, client, s }) => {
     const t = countedTarget(fd, 0);
     const done = spliceAll(s, t, Buffer.alloc(0), 1 << 20);
     client.end(bytes(100_000, 1));
@@ -150,17 +160,11 @@ test('a peer that ends mid-payload loses the stream; the target is finished', as
     fs.readSync(fd, got, 0, got.length, 0);
     assert.ok(got.equals(bytes(100_000, 1)));
     s.close();
-  } finally {
-    close();
-    fs.closeSync(fd);
-  }
+  });
 });
 
 test('close while a payload waits: no outcome, the target finished, the socket reads as before', async () => {
-  const { fd } = zeroFile(1 << 20);
-  const { server, client, close } = await pair();
-  try {
-    const s = SocketSplicer.open(fdOf(server))!;
+  await withSplicer(1 << 20, 'r+', async ({ fd, server, client, s }) => {
     const t = countedTarget(fd, 0);
     let outcomes = 0;
     assert.equal(
@@ -179,10 +183,7 @@ test('close while a payload waits: no outcome, the target finished, the socket r
     client.write('tail');
     const first = await Promise.race([got, sleep(1000).then(() => undefined)]);
     assert.equal(first?.toString(), 'tail');
-  } finally {
-    close();
-    fs.closeSync(fd);
-  }
+  });
 });
 
 const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : undefined;

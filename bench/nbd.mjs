@@ -1,23 +1,29 @@
-// `npm run bench -- nbd`: `vdisk nbd serve` against qemu-nbd and nbdkit's file plugin, same image,
-// same fio jobs (fio's nbd engine, one connection), one after the other in one run.
+// `npm run bench -- nbd`: `vdisk nbd serve` against qemu-nbd and nbdkit's file plugin, same image
+// content, same fio jobs (fio's nbd engine, one connection), in one run.
 //
 // Jobs: 4 KiB random read at queue depth 1 and 32, 4 KiB random write at queue depth 32, 1 MiB
 // sequential read and write at queue depth 8; each on a raw image and on a qcow2 copy of it
 // (nbdkit serves raw only). Each job runs VDISK_BENCH_RUNTIME seconds (default 5) after one
-// second of ramp, against a server started for that format with cache=writeback (nbdkit's file
-// plugin has no cache modes; it uses the page cache). The images are fully written first, so
-// reads hit data and writes overwrite it.
+// second of ramp, against servers started with cache=writeback (nbdkit's file plugin has no cache
+// modes; it uses the page cache). The images are fully written first, so reads hit data and
+// writes overwrite it.
+//
+// The servers of one format run side by side for the whole format, each on its own copy of the
+// image (two servers cannot share one writable image: vdisk and qemu-nbd both lock it), and fio
+// goes from server to server job by job, the first server rotating from job to job and from
+// round to round. So the runs that a ratio compares are seconds apart, not minutes: on the bench
+// machine a server's throughput drifted by a third over a minute. A server that fio is not
+// talking to sits idle, waiting on its listening socket.
 //
 // Prints, per job and server: IOPS, MB/s, p99 completion latency, and vdisk's IOPS divided by
 // qemu-nbd's and by nbdkit's.
 //
 // Environment: VDISK_BENCH_DIR (default /dev/shm when it exists, as the issue's reference figures
-// are on tmpfs; else the OS temp dir), VDISK_BENCH_NBD_SIZE (default 1G), VDISK_BENCH_RUNTIME
-// (seconds per job, default 5), VDISK_BENCH_JOBS (comma-separated job names to run),
-// VDISK_BENCH_REPEAT=N runs every server N rounds (the server that goes first rotates from round
-// to round) and prints medians; each ratio is then the median of the rounds' ratios, with their
-// range: a server's IOPS moved by a third from one run to the next on the bench machine.
-// VDISK_BENCH_VERBOSE=1 also prints every run as it ends.
+// are on tmpfs; else the OS temp dir), VDISK_BENCH_NBD_SIZE (default 1G; one copy per server
+// and format, so 5 of them), VDISK_BENCH_RUNTIME (seconds per job, default 5), VDISK_BENCH_JOBS
+// (comma-separated job names to run), VDISK_BENCH_REPEAT=N runs every job N rounds on every
+// server and prints medians; each ratio is then the median of the rounds' ratios, with their
+// range. VDISK_BENCH_VERBOSE=1 also prints every run as it ends.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -198,24 +204,30 @@ export async function run({ root }) {
       ['qcow2', qcow2],
     ]) {
       const kinds = ['vdisk', 'qemu-nbd', ...(withNbdkit && format === 'raw' ? ['nbdkit'] : [])];
+      const servers = {};
       const results = {}; // job name -> server -> one result per round
-      for (let round = 0; round < repeat; round++) {
-        for (let k = 0; k < kinds.length; k++) {
-          const kind = kinds[(k + round) % kinds.length];
-          const server = await startServer(kind, { root, file, format });
-          try {
-            for (const job of jobs) {
-              const r = fio(server.uri, job, size, runtime);
+      try {
+        for (const kind of kinds) {
+          const copy = `${file}.${kind}`;
+          fs.copyFileSync(file, copy);
+          servers[kind] = await startServer(kind, { root, file: copy, format });
+        }
+        for (let round = 0; round < repeat; round++) {
+          for (const [j, job] of jobs.entries()) {
+            for (let k = 0; k < kinds.length; k++) {
+              const kind = kinds[(k + round + j) % kinds.length];
+              const r = fio(servers[kind].uri, job, size, runtime);
               ((results[job.name] ??= {})[kind] ??= []).push(r);
               if (verbose) {
                 const what = `round ${round + 1} ${format} ${job.name} ${kind}`;
                 console.log(`  ${what}: ${Math.round(r.iops)} IOPS, ${r.mbps.toFixed(0)} MB/s`);
               }
             }
-          } finally {
-            await server.stop();
           }
         }
+      } finally {
+        for (const server of Object.values(servers)) await server.stop();
+        for (const kind of kinds) fs.rmSync(`${file}.${kind}`, { force: true });
       }
       for (const job of jobs) {
         const r = results[job.name];

@@ -27,8 +27,9 @@
  *    at open but serves it from the page cache (the caller checks the file system type then).
  *
  *  - aioCreate / aioSubmit / aioClose: the io_uring and Linux AIO engines (aio_engine.c).
- *  - spliceOpen / spliceWrite / spliceClose: write payloads moved from a socket into a file
- *    with splice(2), never entering the process (splice_in.c).
+ *  - spliceOpen / spliceWrite / spliceSend / spliceAbandon / spliceClose: write payloads moved from a socket
+ *    into a file with splice(2), and read replies from a file to a socket with sendfile(2),
+ *    never entering the process (splice.c).
  *
  * Errors are thrown as JS Errors carrying `code` (the errno name) and `errno`, like Node's fs.
  */
@@ -386,7 +387,7 @@ static napi_value do_dio_align(napi_env env, napi_callback_info info) {
 
 /* aio_engine.c: io_uring and Linux AIO engines. */
 napi_status aio_register(napi_env env, napi_value exports);
-/* splice_in.c: socket-to-file payloads with splice(2). */
+/* splice.c: socket-to-file payloads with splice(2), file-to-socket replies with sendfile(2). */
 napi_status splice_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {

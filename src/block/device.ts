@@ -73,6 +73,20 @@ export interface HostWriteTarget {
   finish(): void;
 }
 
+/**
+ * A read that the caller carries out itself, straight from the host file that holds its range
+ * (the NBD server sends large read replies from the file with sendfile(2): block/splice.ts). The
+ * device counts the read in flight until `finish`, so that closing waits for it.
+ */
+export interface HostReadSource {
+  /** The host file's descriptor, open for buffered reads. */
+  readonly fd: number;
+  /** Where the read's first byte is in that file. */
+  readonly position: number;
+  /** Call exactly once, when the bytes are sent or the send has failed. */
+  finish(): void;
+}
+
 export interface BlockDevice {
   /** Virtual size in bytes. */
   readonly size: number;
@@ -97,6 +111,13 @@ export interface BlockDevice {
    * Optional: a device without it is always written through `write`.
    */
   writeTarget?(offset: number, length: number): HostWriteTarget | undefined;
+  /**
+   * Where the bytes of [offset, offset + length) may be read from the host file directly, on the
+   * event loop, with the same result as `read`; undefined when the range is not one run of data
+   * (no holes) inside a buffered host file that never waits for a disk (a file on tmpfs; not
+   * direct). Optional: a device without it is always read through `read`.
+   */
+  readSource?(offset: number, length: number): HostReadSource | undefined;
 }
 
 /**

@@ -41,6 +41,7 @@ import {
   type BlockCaps,
   type BlockDevice,
   type Extent,
+  type HostReadSource,
   type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
@@ -263,15 +264,42 @@ export class HostFile implements BlockDevice {
   writeTarget(offset: number, length: number): HostWriteTarget | undefined {
     if (this.closed || this.caps.readOnly || !this.inMemory || this.flags.direct) return undefined;
     if (this.flags.writethrough || length <= 0) return undefined;
+    return this.lend(offset, () => {
+      if (offset + length > this.length) this.length = offset + length;
+    });
+  }
+
+  /**
+   * The file itself as the source of a read (device.ts), when the file is on tmpfs, read through
+   * the page cache (no O_DIRECT), holds the whole range, and has no holes at all: then every
+   * byte of it is data, and a reply that carries it needs no hole chunks. (Finding the holes of
+   * one range costs a SEEK_HOLE, which on tmpfs scans on to the end of the data; a file whose
+   * allocated blocks cover its size has none, and fstat says so.) Counted in flight until
+   * `finish`.
+   */
+  readSource(offset: number, length: number): HostReadSource | undefined {
+    if (this.closed || !this.inMemory || this.flags.direct || length <= 0) return undefined;
+    if (offset + length > this.length) return undefined;
+    try {
+      const st = fs.fstatSync(this.fd);
+      if (st.blocks * 512 < st.size) return undefined;
+    } catch {
+      return undefined;
+    }
+    return this.lend(offset);
+  }
+
+  /** The descriptor at `position` for a caller's own I/O, counted in flight until `finish`. */
+  private lend(position: number, onFinish?: () => void): HostWriteTarget & HostReadSource {
     this.inflight++;
     let finished = false;
     return {
       fd: this.fd,
-      position: offset,
+      position,
       finish: () => {
         if (finished) return;
         finished = true;
-        if (offset + length > this.length) this.length = offset + length;
+        onFinish?.();
         this.untrack();
       },
     };

@@ -50,13 +50,22 @@ export interface NativeHelper {
   ): number;
   aioClose?(engine: unknown): void;
   /**
-   * Socket-to-file payloads with splice(2) (native/splice_in.c; used by splice.ts). spliceWrite
-   * returns 0 (written), a positive errno (consumed, the file failed), a negative errno (the
-   * socket failed), or null: the rest comes later, and onDone gets the code. Absent in an older
-   * helper.
+   * Socket-to-file payloads with splice(2) and file-to-socket replies with sendfile(2)
+   * (native/splice.c; used by splice.ts). spliceWrite returns 0 (written), a positive errno
+   * (consumed, the file failed), a negative errno (the socket failed), or null: the rest comes
+   * later, and onWritten gets the code. spliceSend returns 0 (sent), a negative errno (the stream
+   * is lost), or null: the rest goes later, and onSent gets the code. Absent in an older helper.
    */
-  spliceOpen?(socketFd: number, onDone: (code: number) => void): unknown;
+  spliceOpen?(socketFd: number, onWritten: (code: number) => void, onSent: (code: number) => void): unknown;
   spliceWrite?(splicer: unknown, fileFd: number, position: number, length: number): number | null;
+  spliceSend?(
+    splicer: unknown,
+    header: Buffer,
+    fileFd: number,
+    position: number,
+    length: number,
+  ): number | null;
+  spliceAbandon?(splicer: unknown): void;
   spliceClose?(splicer: unknown): void;
 }
 

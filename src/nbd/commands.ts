@@ -33,6 +33,11 @@ import { EXTENDED_REPLIES, SIMPLE_REPLIES, STRUCTURED_REPLIES, type ReplyStyle }
 import type { RequestHeader } from './request.js';
 import type { BlockStatusDescriptor } from './structured-reply.js';
 
+/**
+ * Reads at least this long are sent from the host file when the device has their range in memory
+ * (nbd/connection.ts); shorter ones cost a system call more that way than the copy they save.
+ */
+export const SEND_FROM_FILE_MIN = 64 * 1024;
 /** Reads at least this long look for holes first (when structured replies are on). */
 export const SPARSE_READ_MIN = 64 * 1024;
 /** Zero runs shorter than this are sent as data: more chunks cost the client more than the bytes. */
@@ -89,6 +94,18 @@ export async function runCommand(
 /** The reply for a request that succeeded without data (a write already carried out). */
 export function okReply(h: RequestHeader, s: Session): Buffer[] {
   return replyStyle(s).ok(h);
+}
+
+/**
+ * The header of a read reply whose data follows from elsewhere (the host file): a simple reply
+ * header, or one OFFSET_DATA chunk with NBD_REPLY_FLAG_DONE. It carries the whole range as data:
+ * the caller sends it only for ranges with no holes.
+ */
+export function fileReadHeader(h: RequestHeader, s: Session): Buffer {
+  const style = replyStyle(s);
+  const header = Buffer.allocUnsafe(style.dataHeaderSize);
+  style.writeDataHeader(header, NBD_REPLY_FLAG_DONE, h, h.offset, h.length);
+  return header;
 }
 
 /** The reply for a request that failed with `errno`. */

@@ -24,11 +24,19 @@
  * socket's own reader is paused. The request then only needs its reply. The bytes are copied
  * once instead of twice.
  *
+ * Likewise a large read of a range that is all data in one run of such a file (a raw image on
+ * tmpfs with no holes; BlockDevice.readSource) is not read at all: its reply header and data go
+ * from the file to the socket with sendfile(2), which copies nothing in the server. Node's own
+ * writer and the splicer take turns on the socket: a reply from the file waits until Node's
+ * writer has nothing queued, and replies that complete while it is being sent are held, in
+ * order, until it is out.
+ *
  * Bounded memory (the client decides what it sends, never how much we hold):
  * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
  *   flight; past either, the connection stops parsing and pauses the socket, so TCP pushes back;
  * - when the client does not read its replies and more than `maxQueuedReplyBytes` wait in the
- *   socket, the connection stops taking requests until the socket drains;
+ *   socket (or are held, or still to be sent from the file), the connection stops taking
+ *   requests until the socket drains;
  * - the parsers buffer at most one request's payload (capped by the export's maximum block size)
  *   plus what the socket delivered before it was paused.
  *
@@ -37,9 +45,16 @@
  */
 import type net from 'node:net';
 import { readSocket, returnWriteBuffer, type BusyPoll, type InputReader } from '../util/index.js';
-import { SocketSplicer, type SpliceOutcome } from '../block/index.js';
+import { SocketSplicer, type HostReadSource, type SendOutcome, type SpliceOutcome } from '../block/index.js';
 import { NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from './constants.js';
-import { errorReply, okReply, releaseOfReply, runCommand } from './commands.js';
+import {
+  errorReply,
+  fileReadHeader,
+  okReply,
+  releaseOfReply,
+  runCommand,
+  SEND_FROM_FILE_MIN,
+} from './commands.js';
 import { toNbdErrno } from './errno.js';
 import { NbdProtocolError } from './errors.js';
 import type { ExportTable } from './export.js';
@@ -81,10 +96,24 @@ export interface ConnectionContext {
 
 type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
 
+/** A read reply sent from the host file (sendfile): its header, then `length` bytes of `source`. */
+interface FileReply {
+  header: Buffer;
+  source: HostReadSource;
+  length: number;
+}
+
+/** A reply waiting behind one that is sent from the file. */
+type HeldReply = FileReply | { bufs: Buffer[]; release: (() => void) | undefined; bytes: number };
+
+const EMPTY = Buffer.alloc(0);
+
 export interface ConnectionStats {
   phase: Phase;
   /** Write payloads moved from the socket into the file with splice(2). */
   splicedWrites: number;
+  /** Read replies sent from the file with sendfile(2). */
+  sentFromFile: number;
   export: string | undefined;
   inflight: number;
   inflightBytes: number;
@@ -115,6 +144,15 @@ export class Connection {
   /** Opened on the first payload worth splicing; null once it turned out unavailable. */
   private splicer: SocketSplicer | null | undefined;
   private splicedWrites = 0;
+  private sentFromFile = 0;
+  /** Replies in order behind a reply sent from the file (the first of them may be one, too). */
+  private held: HeldReply[] = [];
+  /** Bytes of held replies, and of the reply being sent from the file. */
+  private heldBytes = 0;
+  /** The reply being sent from the file, until the splicer reports it. */
+  private fileReply: FileReply | undefined;
+  /** An empty write is queued behind Node's writer, to learn when it has sent everything. */
+  private awaitingWriter = false;
 
   constructor(
     socket: net.Socket,
@@ -137,10 +175,11 @@ export class Connection {
     return {
       phase: this.phase,
       splicedWrites: this.splicedWrites,
+      sentFromFile: this.sentFromFile,
       export: this.session?.export.name,
       inflight: this.inflight,
       inflightBytes: this.inflightBytes,
-      queuedReplyBytes: this.socket.writableLength,
+      queuedReplyBytes: this.queuedReplyBytes(),
       bufferedInputBytes: (this.requests ?? this.options).buffered,
     };
   }
@@ -228,6 +267,7 @@ export class Connection {
   private readonly onClose = (): void => {
     this.socketGone = true;
     this.splicer?.close();
+    this.dropHeld();
     this.phase = 'closed';
     this.clearHandshakeTimer();
     if (this.closeTimer) clearTimeout(this.closeTimer);
@@ -336,7 +376,7 @@ export class Connection {
       while (
         this.inflight < lim.maxInflightRequests &&
         this.inflightBytes < lim.maxInflightBytes &&
-        this.socket.writableLength <= lim.maxQueuedReplyBytes
+        this.queuedReplyBytes() <= lim.maxQueuedReplyBytes
       ) {
         const r = parser.next();
         if (!r) break;
@@ -350,7 +390,7 @@ export class Connection {
     const more =
       this.inflight < lim.maxInflightRequests &&
       this.inflightBytes < lim.maxInflightBytes &&
-      this.socket.writableLength <= lim.maxQueuedReplyBytes;
+      this.queuedReplyBytes() <= lim.maxQueuedReplyBytes;
     // While a payload is spliced the socket's reader stays stopped (block/splice.ts).
     if (more && !this.splicer?.busy) this.socket.resume();
     else this.socket.pause();
@@ -371,18 +411,24 @@ export class Connection {
     // The target first: an export whose file never gives one (on a disk) opens no splicer.
     const target = s.export.device.writeTarget?.(h.offset, h.length);
     if (!target) return;
-    if (!this.splicer) {
-      const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-      this.splicer = (typeof fd === 'number' && fd >= 0 && SocketSplicer.open(fd)) || null;
-      if (!this.splicer) {
-        target.finish();
-        return;
-      }
+    const splicer = this.openSplicer();
+    if (!splicer) {
+      target.finish();
+      return;
     }
     const head = parser.handOver();
-    const done = this.splicer.write(target, head, h.length, this.spliced);
+    const done = splicer.write(target, head, h.length, this.spliced);
     if (done) this.spliced(done);
     else this.socket.pause();
+  }
+
+  /** The connection's splicer, opened on first use; null where splicing is not available. */
+  private openSplicer(): SocketSplicer | null {
+    if (this.splicer === undefined) {
+      const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+      this.splicer = (typeof fd === 'number' && fd >= 0 && SocketSplicer.open(fd)) || null;
+    }
+    return this.splicer;
   }
 
   private readonly spliced = (o: SpliceOutcome): void => {
@@ -426,7 +472,28 @@ export class Connection {
       this.send(errorReply(h, s, bad.errno, bad.message));
       return;
     }
+    if (h.type === NBD_CMD.READ && h.length >= SEND_FROM_FILE_MIN && this.sendFromFile(h, s)) return;
     this.run(h, r.payload, s, r.pooled === true);
+  }
+
+  /**
+   * Answers a large read from the host file when the device has its range as one run of data in
+   * a file in memory (and the socket is plain TCP): the reply is queued to be sent from the file.
+   * It counts in flight until it is sent, so that draining waits for it.
+   */
+  private sendFromFile(h: RequestHeader, s: Session): boolean {
+    if (!this.userBufferReads || this.splicer === null) return false;
+    const source = s.export.device.readSource?.(h.offset, h.length);
+    if (!source) return false;
+    if (!this.openSplicer()) {
+      source.finish();
+      return false;
+    }
+    this.inflight++;
+    this.heldBytes += h.length;
+    this.held.push({ header: fileReadHeader(h, s), source, length: h.length });
+    this.flushHeld();
+    return true;
   }
 
   private run(h: RequestHeader, payload: Buffer | undefined, s: Session, pooled: boolean): void {
@@ -453,6 +520,18 @@ export class Connection {
       release?.();
       return;
     }
+    if (this.held.length > 0 || this.fileReply) {
+      let bytes = 0;
+      for (const b of bufs) bytes += b.length;
+      this.heldBytes += bytes;
+      this.held.push({ bufs, release, bytes });
+      return;
+    }
+    this.write(bufs, release);
+  }
+
+  /** Hands reply buffers to Node's writer (see `send`). */
+  private write(bufs: Buffer[], release: (() => void) | undefined): void {
     if (!this.corked && (this.inflight > 0 || bufs.length > 1)) {
       this.corked = true;
       this.socket.cork();
@@ -471,6 +550,94 @@ export class Connection {
     if (!this.socket.destroyed) this.socket.uncork();
   };
 
+  /** Reply bytes on their way out: in Node's writer, held, or still to send from the file. */
+  private queuedReplyBytes(): number {
+    return this.socket.writableLength + this.heldBytes;
+  }
+
+  /**
+   * Sends the held replies in order: buffers through Node's writer, a reply from the file once
+   * Node's writer is empty (learnt from an empty write's callback when it is not yet), and
+   * nothing further while one is being sent.
+   */
+  private flushHeld(): void {
+    while (this.held.length > 0 && !this.fileReply && !this.awaitingWriter) {
+      if (this.socketGone || this.socket.destroyed) {
+        this.dropHeld();
+        return;
+      }
+      const next = this.held[0]!;
+      if ('bufs' in next) {
+        this.held.shift();
+        this.heldBytes -= next.bytes;
+        this.write(next.bufs, next.release);
+        continue;
+      }
+      if (this.corked) this.uncork();
+      if (this.socket.writableLength > 0) {
+        this.awaitingWriter = true;
+        this.socket.write(EMPTY, this.writerEmptied);
+        return;
+      }
+      this.held.shift();
+      this.fileReply = next;
+      const o = this.splicer!.send(next.header, next.source, next.length, this.fileSent);
+      if (o && !this.fileDone(o)) return;
+    }
+  }
+
+  private readonly writerEmptied = (): void => {
+    this.awaitingWriter = false;
+    this.afterReply();
+  };
+
+  private readonly fileSent = (o: SendOutcome): void => {
+    if (this.fileDone(o)) this.afterReply();
+  };
+
+  /** The reply from the file is out (true), or the stream is lost and dropped (false). */
+  private fileDone(o: SendOutcome): boolean {
+    const r = this.fileReply;
+    if (!r) return false;
+    this.fileReply = undefined;
+    this.heldBytes -= r.length;
+    this.inflight--;
+    if (o.kind === 'lost') {
+      this.drop(new NbdProtocolError('REPLY_LOST', o.message));
+      return false;
+    }
+    this.sentFromFile++;
+    this.ctx.poll?.activity();
+    return true;
+  }
+
+  /** Goes on after a held reply went out: the next held ones, then more requests or the close. */
+  private afterReply(): void {
+    this.flushHeld();
+    if (this.phase === 'transmission') this.pump();
+    else this.settleIfDone();
+  }
+
+  /** The socket is gone: held replies give back what they hold and stop counting in flight. */
+  private dropHeld(): void {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    this.awaitingWriter = false;
+    if (this.fileReply) {
+      // The splicer was closed first, which finished its source.
+      this.fileReply = undefined;
+      this.inflight--;
+    }
+    for (const r of held) {
+      if ('bufs' in r) r.release?.();
+      else {
+        r.source.finish();
+        this.inflight--;
+      }
+    }
+  }
+
   /**
    * No more requests are taken; close once the ones in flight have replied. Input is still read
    * and thrown away, so that a client still sending can finish and see our end of the stream
@@ -480,15 +647,16 @@ export class Connection {
   private startDraining(): void {
     if (this.phase === 'draining' || this.phase === 'closed') return;
     this.phase = 'draining';
-    // A payload still being spliced is abandoned: the socket's reader now throws input away.
-    this.splicer?.close();
+    // A payload still being spliced is abandoned: the socket's reader now throws input away. A
+    // reply being sent from the file goes on.
+    this.splicer?.abandonPayload();
     this.requests = undefined;
     this.socket.resume();
     this.settleIfDone();
   }
 
   private settleIfDone(): void {
-    if (this.inflight > 0) return;
+    if (this.inflight > 0 || this.held.length > 0) return;
     if (this.phase === 'draining' && !this.socketGone) {
       if (this.socket.destroyed) return;
       if (this.corked) this.uncork();
@@ -510,6 +678,7 @@ export class Connection {
     this.clearHandshakeTimer();
     if (this.phase !== 'closed') this.phase = 'draining';
     this.splicer?.close();
+    this.dropHeld();
     this.socket.destroy();
     this.settleIfDone();
   }

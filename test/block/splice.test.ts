@@ -1,9 +1,12 @@
 /**
- * SocketSplicer (block/splice.ts, native/splice_in.c): a payload arriving on a TCP socket in
+ * SocketSplicer (block/splice.ts, native/splice.c). In: a payload arriving on a TCP socket in
  * pieces lands in the file at its position, head bytes included; a file that refuses the bytes
  * still has the payload consumed, so the bytes behind it are intact on the socket; a peer that
  * ends mid-payload loses the stream; the target is finished exactly once in every case; and
  * HostFile hands out targets only for buffered, writable files, holding `close` until finished.
+ * Out: a reply (header, then a file range) arrives whole and in order, also when the socket
+ * fills and the splicer waits for room; a file that ends early or a peer that is gone loses the
+ * stream; HostFile hands out read sources only for files on tmpfs with no holes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +15,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HostFile, SocketSplicer, type HostWriteTarget, type SpliceOutcome } from '../../src/block/index.js';
+import {
+  HostFile,
+  SocketSplicer,
+  type HostReadSource,
+  type HostWriteTarget,
+  type SendOutcome,
+  type SpliceOutcome,
+} from '../../src/block/index.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 function bytes(len: number, seed: number): Buffer {
@@ -54,6 +64,10 @@ function fdOf(s: net.Socket): number {
 function countedTarget(fd: number, position: number): HostWriteTarget & { finished: number } {
   const t = { fd, position, finished: 0, finish: () => void t.finished++ };
   return t;
+}
+
+function countedSource(fd: number, position: number): HostReadSource & { finished: number } {
+  return countedTarget(fd, position);
 }
 
 interface Rig {
@@ -222,5 +236,126 @@ test(
     assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished');
     await closing;
     assert.equal(fs.statSync(file).size, (2 << 20) + 4096);
+  },
+);
+
+/** The outcome of a send, at once or from the callback. */
+function sendAll(s: SocketSplicer, header: Buffer, source: HostReadSource, length: number) {
+  return new Promise<SendOutcome>((resolve) => {
+    const now = s.send(header, source, length, resolve);
+    if (now) resolve(now);
+  });
+}
+
+/** Collects `n` bytes from a paused socket once it is resumed. */
+function collect(sock: net.Socket, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    sock.on('data', (c: Buffer) => {
+      parts.push(c);
+      got += c.length;
+      if (got >= n) resolve(Buffer.concat(parts));
+    });
+    sock.once('close', () => reject(new Error(`closed after ${got} of ${n} bytes`)));
+  });
+}
+
+test('a reply goes out whole: header, then the file range, also when the socket fills', async () => {
+  await withSplicer(8 << 20, 'r+', async ({ fd, client, s }) => {
+    const data = bytes(6 << 20, 5);
+    fs.writeSync(fd, data, 0, data.length, 4096);
+    const header = Buffer.from('a 28-byte header, then data');
+    const src = countedSource(fd, 4096);
+    client.pause();
+    const sent = sendAll(s, header, src, data.length);
+    await sleep(30);
+    // 6 MiB do not fit in the socket buffers of an idle reader: the splicer waits for room.
+    assert.equal(s.sending, true);
+    assert.equal(src.finished, 0);
+    const got = collect(client, header.length + data.length);
+    client.resume();
+    assert.deepEqual(await sent, { kind: 'sent' });
+    assert.equal(src.finished, 1);
+    assert.equal(s.sending, false);
+    const all = await got;
+    assert.equal(all.length, header.length + data.length, 'nothing more than the reply');
+    assert.ok(all.subarray(0, header.length).equals(header));
+    assert.ok(all.subarray(header.length).equals(data), 'the data in order');
+    // A small one completes at once.
+    const second = collect(client, header.length + 4096);
+    assert.deepEqual(
+      s.send(header, countedSource(fd, 4096), 4096, () => {}),
+      { kind: 'sent' },
+    );
+    assert.ok((await second).subarray(header.length).equals(data.subarray(0, 4096)));
+    s.close();
+  });
+});
+
+test('a file that ends early, or a peer that is gone, loses the stream; the source is finished', async () => {
+  await withSplicer(1 << 20, 'r+', async ({ fd, client, s }) => {
+    const early = countedSource(fd, (1 << 20) - 1000);
+    const o = await sendAll(s, Buffer.from('hdr'), early, 4096);
+    assert.deepEqual(o, { kind: 'lost', message: 'EIO while sending a read reply from the file' });
+    assert.equal(early.finished, 1);
+    client.destroy();
+    await sleep(30);
+    const gone = countedSource(fd, 0);
+    // The peer's reset may be seen at once or on the next attempt: either way the stream is lost.
+    let lost = await sendAll(s, Buffer.from('hdr'), gone, 1 << 20);
+    if (lost.kind === 'sent') lost = await sendAll(s, Buffer.from('hdr'), countedSource(fd, 0), 1 << 20);
+    assert.equal(lost.kind, 'lost');
+    assert.equal(gone.finished, 1);
+    s.close();
+  });
+});
+
+test('close while a reply waits for room: no outcome, the source finished', async () => {
+  await withSplicer(8 << 20, 'r+', async ({ fd, client, s }) => {
+    client.pause();
+    const src = countedSource(fd, 0);
+    let outcomes = 0;
+    assert.equal(
+      s.send(Buffer.from('hdr'), src, 8 << 20, () => outcomes++),
+      undefined,
+    );
+    s.close();
+    client.resume();
+    await sleep(30);
+    assert.equal(src.finished, 1);
+    assert.equal(outcomes, 0);
+    assert.throws(() => s.send(Buffer.from('hdr'), src, 10, () => {}), /closed/);
+  });
+});
+
+test(
+  'HostFile gives read sources only for files on tmpfs with no holes, within the file; close waits',
+  { skip: SHM ? false : 'no tmpfs at /dev/shm' },
+  async () => {
+    const onDisk = await HostFile.open(zeroFile(1 << 20).file, { lock: false });
+    if (!onTmpfs(os.tmpdir())) assert.equal(onDisk.readSource(0, 4096), undefined);
+    await onDisk.close();
+    const sparsePath = path.join(tmpDir('vdisk-splice-', SHM), 'sparse.raw');
+    fs.writeFileSync(sparsePath, bytes(4096, 1));
+    fs.truncateSync(sparsePath, 1 << 20);
+    const sparse = await HostFile.open(sparsePath, { readOnly: true, lock: false });
+    assert.equal(sparse.readSource(0, 4096), undefined, 'a file with holes');
+    await sparse.close();
+
+    const { file, fd: spare } = zeroFile(1 << 20, 'r+', SHM);
+    fs.closeSync(spare);
+    const f = await HostFile.open(file, { readOnly: true, lock: false });
+    assert.equal(f.readSource((1 << 20) - 4096, 8192), undefined, 'past the end of the file');
+    const src = f.readSource(4096, 65536);
+    assert.ok(src);
+    assert.equal(src.position, 4096);
+    let closed = false;
+    const closing = f.close().then(() => (closed = true));
+    await sleep(20);
+    assert.equal(closed, false, 'close waits for the source');
+    src.finish();
+    src.finish(); // once only
+    await closing;
   },
 );

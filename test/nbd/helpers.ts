@@ -99,6 +99,19 @@ export function describeRun(r: RunResult): string {
 
 export { skipWithout } from '../helpers/tools.js';
 
+/** Fails instead of hanging when `p` does not settle within `ms`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A byte-level NBD client over our codecs. */
 export class RawClient {
   readonly socket: net.Socket;

@@ -16,23 +16,10 @@ import { MemoryDevice, type BlockDevice, type HostWriteTarget } from '../../src/
 import { openImage } from '../../src/formats/index.js';
 import { encodeRequest, NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from '../../src/nbd/index.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { describeRun, RawClient, run, serve, skipWithout } from './helpers.js';
+import { describeRun, RawClient, run, serve, skipWithout, within } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const { READ, WRITE } = NBD_CMD;
-
-/** Fails instead of hanging when `p` does not settle within `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The device with its writeTarget calls counted. */
 function counted(dev: BlockDevice): { device: BlockDevice; targets: () => number } {

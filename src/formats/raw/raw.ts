@@ -8,6 +8,7 @@ import {
   HostFile,
   type BlockCaps,
   type Extent,
+  type HostReadSource,
   type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
@@ -75,6 +76,10 @@ export class RawImage implements Image {
 
   writeTarget(offset: number, length: number): HostWriteTarget | undefined {
     return this.file.writeTarget(offset, length);
+  }
+
+  readSource(offset: number, length: number): HostReadSource | undefined {
+    return this.file.readSource(offset, length);
   }
 
   flush(): Promise<void> {

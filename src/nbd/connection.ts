@@ -151,6 +151,8 @@ export class Connection {
   private heldBytes = 0;
   /** The reply being sent from the file, until the splicer reports it. */
   private fileReply: FileReply | undefined;
+  /** Replies from the file not yet sent (held or being sent); each counts in `inflight` too. */
+  private fileReplies = 0;
   /** An empty write is queued behind Node's writer, to learn when it has sent everything. */
   private awaitingWriter = false;
 
@@ -490,6 +492,7 @@ export class Connection {
       return false;
     }
     this.inflight++;
+    this.fileReplies++;
     this.heldBytes += h.length;
     this.held.push({ header: fileReadHeader(h, s), source, length: h.length });
     this.flushHeld();
@@ -602,6 +605,7 @@ export class Connection {
     this.fileReply = undefined;
     this.heldBytes -= r.length;
     this.inflight--;
+    this.fileReplies--;
     if (o.kind === 'lost') {
       this.drop(new NbdProtocolError('REPLY_LOST', o.message));
       return false;
@@ -628,12 +632,14 @@ export class Connection {
       // The splicer was closed first, which finished its source.
       this.fileReply = undefined;
       this.inflight--;
+      this.fileReplies--;
     }
     for (const r of held) {
       if ('bufs' in r) r.release?.();
       else {
         r.source.finish();
         this.inflight--;
+        this.fileReplies--;
       }
     }
   }
@@ -656,17 +662,19 @@ export class Connection {
   }
 
   private settleIfDone(): void {
-    if (this.inflight > 0 || this.held.length > 0) return;
+    // Device operations finish on their own; replies from the file wait for the peer to read.
+    if (this.inflight - this.fileReplies > 0) return;
     if (this.phase === 'draining' && !this.socketGone) {
       if (this.socket.destroyed) return;
-      if (this.corked) this.uncork();
-      this.socket.end();
-      // 'close' follows once our side is flushed and the peer's is done; a peer that neither
-      // reads its last replies nor closes is cut off after the grace period.
+      // A peer that neither reads its last replies nor closes is cut off after the grace period.
       this.closeTimer ??= setTimeout(() => this.socket.destroy(), this.ctx.limits.closeGraceMs);
+      if (this.fileReplies > 0 || this.held.length > 0) return;
+      if (this.corked) this.uncork();
+      // 'close' follows once our side is flushed and the peer's is done.
+      this.socket.end();
       return;
     }
-    if (this.socketGone) this.resolveClosed();
+    if (this.socketGone && this.inflight === 0) this.resolveClosed();
   }
 
   /** Drops the connection at once (the stream can no longer be trusted, or nothing is pending). */

@@ -66,6 +66,24 @@ function counted(dev: BlockDevice): { device: BlockDevice; sources: () => number
   return { device, sources: () => n };
 }
 
+/**
+ * A 4 MiB image served (with `closeGraceMs` when given) to a client that sent `n` reads of all of
+ * it and reads none of the replies: some are on their way, the rest wait.
+ */
+async function unreadReplies(n: number, closeGraceMs?: number) {
+  const data = crypto.randomBytes(4 * MiB);
+  const { image } = await fullImage(data);
+  const s = await serve([{ name: 'raw', device: image }], closeGraceMs ? { limits: { closeGraceMs } } : {});
+  const c = await RawClient.connect(s.port);
+  await c.go('raw');
+  c.socket.pause();
+  for (let i = 0; i < n; i++)
+    c.request({ flags: 0, type: READ, handle: BigInt(i), offset: 0, length: 4 * MiB });
+  await sleep(100);
+  assert.ok((s.server.stats()[0]?.queuedReplyBytes ?? 0) > 0, 'replies wait for the client');
+  return { data, image, s, c };
+}
+
 describe(
   'NBD read replies sent from a raw file',
   { skip: SHM ? false : 'no tmpfs at /dev/shm' },
@@ -209,15 +227,7 @@ describe(
     });
 
     test('a client that leaves with replies still to send: the connection closes, the image is released', async () => {
-      const { image } = await fullImage(crypto.randomBytes(4 * MiB));
-      const s = await serve([{ name: 'raw', device: image }]);
-      const c = await RawClient.connect(s.port);
-      await c.go('raw');
-      c.socket.pause();
-      for (let i = 0; i < 16; i++)
-        c.request({ flags: 0, type: READ, handle: BigInt(i), offset: 0, length: 4 * MiB });
-      await sleep(100);
-      assert.ok((s.server.stats()[0]?.queuedReplyBytes ?? 0) > 0, 'replies wait for the client');
+      const { image, s, c } = await unreadReplies(16);
       c.close();
       for (let i = 0; i < 100 && s.server.stats().length > 0; i++) await sleep(20);
       assert.equal(s.server.stats().length, 0, 'the connection is gone');
@@ -225,15 +235,7 @@ describe(
     });
 
     test('the server stops with replies still to send: they go out whole, then it closes', async () => {
-      const data = crypto.randomBytes(4 * MiB);
-      const { image } = await fullImage(data);
-      const s = await serve([{ name: 'raw', device: image }]);
-      const c = await RawClient.connect(s.port);
-      await c.go('raw');
-      c.socket.pause();
-      for (let i = 0; i < 8; i++)
-        c.request({ flags: 0, type: READ, handle: BigInt(i), offset: 0, length: 4 * MiB });
-      await sleep(100);
+      const { data, image, s, c } = await unreadReplies(8);
       const closing = s.server.close();
       c.socket.resume();
       const lengths = new Map<bigint, number>();
@@ -247,15 +249,7 @@ describe(
     });
 
     test('the server stops while a client reads none of its replies: the client is cut off after the grace period', async () => {
-      const { image } = await fullImage(crypto.randomBytes(4 * MiB));
-      const s = await serve([{ name: 'raw', device: image }], { limits: { closeGraceMs: 300 } });
-      const c = await RawClient.connect(s.port);
-      await c.go('raw');
-      c.socket.pause();
-      for (let i = 0; i < 8; i++)
-        c.request({ flags: 0, type: READ, handle: BigInt(i), offset: 0, length: 4 * MiB });
-      await sleep(100);
-      assert.ok((s.server.stats()[0]?.queuedReplyBytes ?? 0) > 0, 'replies wait for the client');
+      const { image, s } = await unreadReplies(8, 300);
       const t0 = Date.now();
       await within(s.server.close(), 3000, 'closing the server');
       assert.ok(Date.now() - t0 >= 250, 'the client had its grace period');

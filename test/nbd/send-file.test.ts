@@ -128,6 +128,55 @@ describe(
       await within(image.close(), 5000, 'closing the image');
     });
 
+    test('spliced writes and replies from the file at once on one connection, the client reading slowly', async () => {
+      // Writes go to the first half, reads come from the second: every byte read is known.
+      const data = crypto.randomBytes(16 * MiB);
+      const { file, image } = await fullImage(data);
+      const s = await serve([{ name: 'raw', device: image }]);
+      const c = await RawClient.connect(s.port);
+      await c.go('raw');
+      c.socket.pause();
+      const written = crypto.randomBytes(8 * MiB);
+      const lengths = new Map<bigint, number>();
+      for (let i = 0; i < 8; i++) {
+        const w = written.subarray(i * MiB, (i + 1) * MiB);
+        c.request({ flags: 0, type: WRITE, handle: BigInt(2 * i), offset: i * MiB, length: MiB }, w);
+        c.request({ flags: 0, type: READ, handle: BigInt(2 * i + 1), offset: (8 + i) * MiB, length: MiB });
+        lengths.set(BigInt(2 * i), 0);
+        lengths.set(BigInt(2 * i + 1), MiB);
+      }
+      // The client takes its replies in small sips, so the server waits for room while payloads
+      // are still coming in.
+      const sip = setInterval(() => {
+        c.socket.resume();
+        setTimeout(() => c.socket.pause(), 2);
+      }, 10);
+      try {
+        const r = await within(simpleReplies(c, lengths), 20_000, 'reading the replies');
+        for (const [h, x] of r) {
+          assert.equal(x.error, 0, `reply ${h}`);
+          const i = Number(h >> 1n);
+          if (h & 1n) assert.ok(x.data.equals(data.subarray((8 + i) * MiB, (9 + i) * MiB)), `read ${h}`);
+        }
+      } finally {
+        clearInterval(sip);
+        c.socket.resume();
+      }
+      const st = s.server.stats()[0]!;
+      assert.ok(st.splicedWrites > 0, `${st.splicedWrites} writes spliced`);
+      assert.equal(st.sentFromFile, 8);
+      c.close();
+      await s.server.close();
+      await within(image.close(), 5000, 'closing the image');
+      assert.ok(
+        fs
+          .readFileSync(file)
+          .subarray(0, 8 * MiB)
+          .equals(written),
+        'the writes are in the file',
+      );
+    });
+
     for (const mode of ['structured', 'extended'] as const) {
       test(`${mode} replies: a large read is one data chunk from the file, also with DF`, async () => {
         const data = crypto.randomBytes(4 * MiB);

@@ -292,6 +292,21 @@ static splicer_t *get_splicer_args(napi_env env, napi_callback_info info, size_t
   return get_argv(env, info, want, argv, usage) ? get_splicer(env, argv[0]) : NULL;
 }
 
+/* Reads a file descriptor, a position >= 0 and a length > 0 from argv[0..2]; throws (naming
+ * `who`) and returns 0 when they are not. */
+static int get_file_range(napi_env env, napi_value *argv, int32_t *file, int64_t *position, int64_t *length,
+                          const char *who) {
+  if (napi_get_value_int32(env, argv[0], file) != napi_ok ||
+      napi_get_value_int64(env, argv[1], position) != napi_ok ||
+      napi_get_value_int64(env, argv[2], length) != napi_ok || *position < 0 || *length <= 0) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "%s: a file descriptor, a position >= 0 and a length > 0", who);
+    napi_throw_range_error(env, "EINVAL", msg);
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value splice_open(napi_env env, napi_callback_info info) {
   napi_value argv[3], result, name;
   int32_t fd;
@@ -337,13 +352,7 @@ static napi_value splice_write(napi_env env, napi_callback_info info) {
   }
   int32_t file;
   int64_t position, length;
-  CHECK(napi_get_value_int32(env, argv[1], &file));
-  CHECK(napi_get_value_int64(env, argv[2], &position));
-  CHECK(napi_get_value_int64(env, argv[3], &length));
-  if (position < 0 || length <= 0) {
-    napi_throw_range_error(env, "EINVAL", "spliceWrite: a position >= 0 and a length > 0");
-    return NULL;
-  }
+  if (!get_file_range(env, argv + 1, &file, &position, &length, "spliceWrite")) return NULL;
   s->file = file;
   s->position = position;
   s->left = (uint64_t)length;
@@ -377,13 +386,7 @@ static napi_value splice_send(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "spliceSend: the header is a Buffer of at most 64 bytes");
     return NULL;
   }
-  CHECK(napi_get_value_int32(env, argv[2], &file));
-  CHECK(napi_get_value_int64(env, argv[3], &position));
-  CHECK(napi_get_value_int64(env, argv[4], &length));
-  if (position < 0 || length <= 0) {
-    napi_throw_range_error(env, "EINVAL", "spliceSend: a position >= 0 and a length > 0");
-    return NULL;
-  }
+  if (!get_file_range(env, argv + 2, &file, &position, &length, "spliceSend")) return NULL;
   memcpy(s->header, header, header_len);
   s->header_len = header_len;
   s->header_sent = 0;

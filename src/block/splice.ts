@@ -188,17 +188,21 @@ export class SocketSplicer {
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
+/** The name of errno `n` (positive), e.g. EPIPE. */
+function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
 /** spliceSend's code (splice.c): 0 sent, < 0 the errno that lost the stream. */
 function sendOutcome(code: number): SendOutcome {
   if (code === 0) return { kind: 'sent' };
-  const name = ERRNO_NAMES.get(-code) ?? `errno ${-code}`;
-  return { kind: 'lost', message: `${name} while sending a read reply from the file` };
+  return { kind: 'lost', message: `${errnoName(-code)} while sending a read reply from the file` };
 }
 
 /** spliceWrite's code (splice.c): 0 written, > 0 the file's errno, < 0 the socket's. */
 function outcome(code: number, headError: BlockError | undefined, position: number): SpliceOutcome {
   if (code < 0) {
-    const name = ERRNO_NAMES.get(-code) ?? `errno ${-code}`;
+    const name = errnoName(-code);
     const message =
       name === 'ECONNRESET'
         ? 'the connection ended inside a write payload'

@@ -401,8 +401,7 @@ export class Connection {
   /**
    * Takes over the payload under way when it is large, valid, and lands in one run of a buffered
    * host file on tmpfs: the bytes already received are written, the rest is spliced from the
-   * socket. A
-   * request that would fail validation, or carries FUA, is left to the normal path.
+   * socket. A request that would fail validation, or carries FUA, is left to the normal path.
    */
   private spliceLargePayload(): void {
     const parser = this.requests;
@@ -480,7 +479,8 @@ export class Connection {
 
   /**
    * Answers a large read from the host file when the device has its range as one run of data in
-   * a file in memory (and the socket is plain TCP): the reply is queued to be sent from the file.
+   * a file in memory (and the socket is a plain TCP or Unix socket): the reply is queued to be
+   * sent from the file.
    * It counts in flight until it is sent, so that draining waits for it.
    */
   private sendFromFile(h: RequestHeader, s: Session): boolean {

@@ -201,6 +201,26 @@ test('close while a payload waits: no outcome, the target finished, the socket r
 });
 
 const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : undefined;
+
+/**
+ * Closes `f` and checks that the close waits until `lease` (a write target or read source) is
+ * finished, finishing it twice (only the first counts); `finished` runs between the two.
+ */
+async function closeWaitsFor(
+  f: HostFile,
+  lease: { finish(): void },
+  what: string,
+  finished?: () => void,
+): Promise<void> {
+  let closed = false;
+  const closing = f.close().then(() => (closed = true));
+  await sleep(20);
+  assert.equal(closed, false, `close waits for ${what}`);
+  lease.finish();
+  lease.finish(); // once only
+  finished?.();
+  await closing;
+}
 const onTmpfs = (p: string): boolean => fs.statfsSync(p).type === 0x01021994;
 
 test(
@@ -227,14 +247,9 @@ test(
     assert.ok(t);
     assert.equal(t.position, 2 << 20);
     fs.writeSync(t.fd, bytes(4096, 9), 0, 4096, t.position);
-    let closed = false;
-    const closing = f.close().then(() => (closed = true));
-    await sleep(20);
-    assert.equal(closed, false, 'close waits for the target');
-    t.finish();
-    t.finish(); // once only
-    assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished');
-    await closing;
+    await closeWaitsFor(f, t, 'the target', () =>
+      assert.equal(f.size, (2 << 20) + 4096, 'the size follows the write once it is finished'),
+    );
     assert.equal(fs.statSync(file).size, (2 << 20) + 4096);
   },
 );
@@ -350,12 +365,6 @@ test(
     const src = f.readSource(4096, 65536);
     assert.ok(src);
     assert.equal(src.position, 4096);
-    let closed = false;
-    const closing = f.close().then(() => (closed = true));
-    await sleep(20);
-    assert.equal(closed, false, 'close waits for the source');
-    src.finish();
-    src.finish(); // once only
-    await closing;
+    await closeWaitsFor(f, src, 'the source');
   },
 );

@@ -13,11 +13,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BlockDevice, HostReadSource } from '../../src/block/index.js';
 import { openImage } from '../../src/formats/index.js';
 import { decodeSimpleReply, NBD_CMD, NBD_CMD_FLAG, type ChunkPayload } from '../../src/nbd/index.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { describeRun, RawClient, run, serve, skipWithout, within } from './helpers.js';
+import { countedHostAccess, describeRun, RawClient, run, serve, skipWithout, within } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const { READ, WRITE } = NBD_CMD;
@@ -52,18 +51,6 @@ function assemble(chunks: ChunkPayload[], base: number, length: number): Buffer 
     else if (p.type === 'offset-hole') out.fill(0, p.offset - base, p.offset - base + p.size);
   }
   return out;
-}
-
-/** The device with the read sources it gave counted. */
-function counted(dev: BlockDevice): { device: BlockDevice; sources: () => number } {
-  let n = 0;
-  const device = Object.create(dev) as BlockDevice;
-  device.readSource = (o: number, l: number): HostReadSource | undefined => {
-    const src = dev.readSource?.(o, l);
-    if (src) n++;
-    return src;
-  };
-  return { device, sources: () => n };
 }
 
 /**
@@ -312,7 +299,7 @@ describe(
       async () => {
         const data = crypto.randomBytes(24 * MiB);
         const { file, image } = await fullImage(data);
-        const dev = counted(image);
+        const dev = countedHostAccess(image);
         const s = await serve([{ name: 'raw', device: dev.device }]);
         const out = path.join(tmpDir('vdisk-nbd-sendfile-'), 'copy.raw');
         let r = await run('nbdcopy', ['--connections=4', s.uri('raw'), out]);

@@ -12,26 +12,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryDevice, type BlockDevice, type HostWriteTarget } from '../../src/block/index.js';
+import { MemoryDevice, type BlockDevice } from '../../src/block/index.js';
 import { openImage } from '../../src/formats/index.js';
 import { encodeRequest, NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from '../../src/nbd/index.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { describeRun, RawClient, run, serve, skipWithout, within } from './helpers.js';
+import { countedHostAccess, describeRun, RawClient, run, serve, skipWithout, within } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const { READ, WRITE } = NBD_CMD;
-
-/** The device with its writeTarget calls counted. */
-function counted(dev: BlockDevice): { device: BlockDevice; targets: () => number } {
-  let n = 0;
-  const device = Object.create(dev) as BlockDevice;
-  device.writeTarget = (o: number, l: number): HostWriteTarget | undefined => {
-    const t = dev.writeTarget?.(o, l);
-    if (t) n++;
-    return t;
-  };
-  return { device, targets: () => n };
-}
 
 /** Splicing is for files on tmpfs (HostFile.writeTarget): the images live there. */
 const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : undefined;
@@ -190,7 +178,7 @@ describe(
         data.fill(0, 4 * MiB, 9 * MiB); // a hole in the middle
         fs.writeFileSync(src, data);
         const { file, image } = await rawImage(data.length);
-        const dev = counted(image);
+        const dev = countedHostAccess(image);
         const s = await serve([{ name: 'dst', device: dev.device }]);
         let r = await run('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', src, s.uri('dst')]);
         assert.equal(r.status, 0, describeRun(r));

@@ -26,6 +26,9 @@
  *    system cannot say: before Linux 6.1, and on tmpfs, which since Linux 6.6 accepts O_DIRECT
  *    at open but serves it from the page cache (the caller checks the file system type then).
  *
+ *  - tcpCongestion(fd, name?): the TCP congestion control of a socket (TCP_CONGESTION): sets it
+ *    when a name is given, and returns the name in use. Node has no setsockopt.
+ *
  *  - aioCreate / aioSubmit / aioClose: the io_uring and Linux AIO engines (aio_engine.c).
  *  - spliceOpen / spliceWrite / spliceSend / spliceAbandon / spliceClose: write payloads moved from a socket
  *    into a file with splice(2), and read replies from a file to a socket with sendfile(2),
@@ -37,11 +40,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -71,6 +77,8 @@ static const char *errno_name(int e) {
   case EISDIR: return "EISDIR";
   case ETXTBSY: return "ETXTBSY";
   case EOVERFLOW: return "EOVERFLOW";
+  case ENOTSOCK: return "ENOTSOCK";
+  case ENOPROTOOPT: return "ENOPROTOOPT";
   default: return "EUNKNOWN";
   }
 }
@@ -385,6 +393,41 @@ static napi_value do_dio_align(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---- tcpCongestion ----------------------------------------------------------------- */
+
+/* The kernel's TCP_CA_NAME_MAX, which no userspace header defines. */
+#define CA_NAME_MAX 16
+
+static napi_value do_tcp_congestion(napi_env env, napi_callback_info info) {
+  napi_value argv[2] = {NULL, NULL}, result;
+  size_t argc = 2;
+  int64_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !get_i64(env, argv[0], &fd)) {
+    if (argc < 1) napi_throw_type_error(env, "EINVAL", "wrong number of arguments");
+    return NULL;
+  }
+  char name[CA_NAME_MAX + 1];
+  napi_valuetype type = napi_undefined;
+  if (argc > 1) CHECK(napi_typeof(env, argv[1], &type));
+  if (type == napi_string) {
+    size_t len;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+    if (setsockopt((int)fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)len) != 0) {
+      napi_throw(env, make_errno_error(env, errno, "setsockopt(TCP_CONGESTION)"));
+      return NULL;
+    }
+  }
+  memset(name, 0, sizeof name);
+  socklen_t size = CA_NAME_MAX;
+  if (getsockopt((int)fd, IPPROTO_TCP, TCP_CONGESTION, name, &size) != 0) {
+    napi_throw(env, make_errno_error(env, errno, "getsockopt(TCP_CONGESTION)"));
+    return NULL;
+  }
+  CHECK(napi_create_string_utf8(env, name, strnlen(name, CA_NAME_MAX), &result));
+  return result;
+}
+
 /* aio_engine.c: io_uring and Linux AIO engines. */
 napi_status aio_register(napi_env env, napi_value exports);
 /* splice.c: socket-to-file payloads with splice(2), file-to-socket replies with sendfile(2). */
@@ -403,6 +446,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dioAlign", NULL, do_dio_align, NULL, NULL, NULL, napi_default, NULL},
       {"readNowait", NULL, do_read_nowait, NULL, NULL, NULL, napi_default, NULL},
       {"writeNowait", NULL, do_write_nowait, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpCongestion", NULL, do_tcp_congestion, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (aio_register(env, exports) != napi_ok) return NULL;

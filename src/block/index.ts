@@ -7,4 +7,5 @@ export * from './image-lock.js';
 export { alignedBuffer, native, pageAlignedBuffer, type NativeHelper } from './native.js';
 export * from './aio.js';
 export * from './splice.js';
+export * from './tcp-congestion.js';
 export { pageAlignedSlice, releaseOf } from './page-slabs.js';

@@ -67,6 +67,8 @@ export interface NativeHelper {
   ): number | null;
   spliceAbandon?(splicer: unknown): void;
   spliceClose?(splicer: unknown): void;
+  /** TCP_CONGESTION of a socket: sets it when `name` is given; returns the name in use. */
+  tcpCongestion?(socketFd: number, name?: string): string;
 }
 
 /** fallocate(2) modes. */

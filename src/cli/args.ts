@@ -6,7 +6,14 @@
  * also take 0x hex, pattern bytes take decimal, 0x hex or 0 octal (C's strtol base 0), and
  * `-o` option strings are QEMU's `key=value,...` with `,,` standing for a literal comma.
  */
-import { parseAioMode, parseCacheMode, type AioMode, type CacheMode } from '../block/index.js';
+import {
+  parseAioMode,
+  parseCacheMode,
+  TCP_CONGESTION_AUTO,
+  TCP_CONGESTION_SYSTEM,
+  type AioMode,
+  type CacheMode,
+} from '../block/index.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../formats/index.js';
 import { DEFAULT_POLL_MAX_NS, parseSize, UsageError } from '../util/index.js';
 
@@ -114,4 +121,20 @@ export function parsePollMaxNs(text: string | undefined, command: string): numbe
     throw new UsageError(`${command}: invalid --poll-max-ns '${text}': use 0 to 10000000 nanoseconds`);
   }
   return n;
+}
+
+/** The help line of the servers' --tcp-congestion. */
+export const TCP_CONGESTION_HELP =
+  'TCP congestion control of the connections: auto (default: CUBIC in place of BBR on ' +
+  'connections from this host), system, or an algorithm such as cubic or bbr';
+
+/** --tcp-congestion of the servers: auto, system, or an algorithm's name (checked at listen). */
+export function parseTcpCongestion(text: string | undefined, command: string): string {
+  if (text === undefined) return TCP_CONGESTION_AUTO;
+  if (text === TCP_CONGESTION_AUTO || text === TCP_CONGESTION_SYSTEM || /^[a-z][a-z0-9_]{0,14}$/.test(text)) {
+    return text;
+  }
+  throw new UsageError(
+    `${command}: invalid --tcp-congestion '${text}': use auto, system, or an algorithm name such as cubic`,
+  );
 }

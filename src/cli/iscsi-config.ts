@@ -40,7 +40,7 @@ import {
   type ChapCredentials,
 } from '../iscsi/index.js';
 import { UsageError } from '../util/index.js';
-import { parseCache, parseFormat, parsePollMaxNs } from './args.js';
+import { parseCache, parseFormat, parsePollMaxNs, parseTcpCongestion } from './args.js';
 
 export interface LunPlan {
   lun: number;
@@ -73,6 +73,8 @@ export interface IscsiServePlan {
   nbd?: { host: string; port: number };
   /** Longest event-loop polling window, ns (util/busy-poll.ts; --poll-max-ns). */
   pollMaxNs?: number;
+  /** TCP congestion control of both servers (block/tcp-congestion.ts; --tcp-congestion). */
+  tcpCongestion?: string;
 }
 
 export interface IscsiServeOptions {
@@ -88,6 +90,7 @@ export interface IscsiServeOptions {
   nopTimeout?: string;
   nbd?: string;
   pollMaxNs?: string;
+  tcpCongestion?: string;
 }
 
 const fail = (m: string): UsageError => new UsageError(`iscsi serve: ${m}`);
@@ -100,6 +103,7 @@ export function planIscsiServe(o: IscsiServeOptions): IscsiServePlan {
   if (o.nbd !== undefined)
     plan.nbd = /^\d+$/.test(o.nbd) ? parsePortal(`0.0.0.0:${o.nbd}`) : parsePortal(o.nbd);
   plan.pollMaxNs = parsePollMaxNs(o.pollMaxNs, 'iscsi serve');
+  plan.tcpCongestion = parseTcpCongestion(o.tcpCongestion, 'iscsi serve');
   return plan;
 }
 

@@ -40,7 +40,7 @@ import {
   sharedDevice,
 } from '../scsi/index.js';
 import { BusyPoll, DEFAULT_POLL_MAX_NS, UsageError } from '../util/index.js';
-import { collect, POLL_MAX_NS_HELP } from './args.js';
+import { collect, POLL_MAX_NS_HELP, TCP_CONGESTION_HELP } from './args.js';
 import { planIscsiServe, type IscsiServeOptions, type IscsiServePlan, type LunPlan } from './iscsi-config.js';
 import { errorMessage, print, printError } from './output.js';
 import { closeImages, untilSignal } from './serve-lifecycle.js';
@@ -142,6 +142,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
         maxCommandBytes: MAX_TRANSFER_BYTES,
         log: (m) => printError(`iscsi: ${m}`),
         poll,
+        tcpCongestion: plan.tcpCongestion,
       });
     } catch (err) {
       throw new UsageError(`iscsi serve: ${errorMessage(err)}`);
@@ -149,7 +150,7 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
     const bound = await server.listen(plan.portals);
     print(lunUrls(plan, bound[0]!).join('\n') + '\n');
     if (plan.nbd) {
-      nbd = nbdServer([...images.values()], poll);
+      nbd = nbdServer([...images.values()], poll, plan.tcpCongestion);
       const where = await nbd.listen(plan.nbd);
       print(nbdUrls([...images.values()], where).join('\n') + '\n');
     }
@@ -173,7 +174,11 @@ export async function iscsiServe(o: IscsiServeOptions): Promise<number> {
  * `--nbd`: the same images, opened once, exported over NBD too, so that iSCSI and NBD clients
  * share one owner and see each other's writes. The export name is the image file's base name.
  */
-function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[], poll: BusyPoll): NbdServer {
+function nbdServer(
+  entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[],
+  poll: BusyPoll,
+  tcpCongestion: string | undefined,
+): NbdServer {
   const names = new Set<string>();
   return new NbdServer({
     exports: entries.map(({ image, lu, opts }) => {
@@ -191,6 +196,7 @@ function nbdServer(entries: { image: Image; lu: LogicalUnit; opts: LunPlan }[], 
     }),
     log: (m) => printError(`nbd: ${m}`),
     poll,
+    tcpCongestion,
   });
 }
 
@@ -255,6 +261,7 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
       'also export every image over NBD from this process (export name: the file name)',
     )
     .option('--poll-max-ns <ns>', POLL_MAX_NS_HELP)
+    .option('--tcp-congestion <name>', TCP_CONGESTION_HELP)
     .option('--config <file>', 'serve the targets of a JSON file (schema below)')
     .addHelpText('after', CONFIG_HELP)
     .action(
@@ -272,6 +279,7 @@ export function registerIscsiCommands(program: Command, run: Runner): void {
           nopTimeout: str(o['nopTimeout']),
           nbd: str(o['nbd']),
           pollMaxNs: str(o['pollMaxNs']),
+          tcpCongestion: str(o['tcpCongestion']),
         }),
       ),
     );

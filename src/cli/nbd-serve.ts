@@ -41,7 +41,9 @@ import {
   parseCache,
   parseOptionalFormat,
   parsePollMaxNs,
+  parseTcpCongestion,
   POLL_MAX_NS_HELP,
+  TCP_CONGESTION_HELP,
 } from './args.js';
 import { errorMessage, print, printError } from './output.js';
 import { closeImages, untilSignal } from './serve-lifecycle.js';
@@ -62,6 +64,8 @@ export interface NbdServeOptions {
   tlsPsk?: string;
   /** --poll-max-ns: the longest event-loop polling window, as typed. */
   pollMaxNs?: string;
+  /** --tcp-congestion, as typed. */
+  tcpCongestion?: string;
 }
 
 /** The checked form of the options: everything `nbdServe` needs, nothing left to parse. */
@@ -76,6 +80,8 @@ export interface ServePlan {
   aio?: AioMode;
   tls?: NbdTlsConfig;
   pollMaxNs: number;
+  /** auto, system, or an algorithm's name (block/tcp-congestion.ts). */
+  tcpCongestion: string;
 }
 
 export function planServe(images: string[], o: NbdServeOptions): ServePlan {
@@ -122,6 +128,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
     throw new UsageError(`nbd serve: invalid connection limit '${o.shared}': use a number of at least 1`);
   }
   const pollMaxNs = parsePollMaxNs(o.pollMaxNs, 'nbd serve');
+  const tcpCongestion = parseTcpCongestion(o.tcpCongestion, 'nbd serve');
   let tls: NbdTlsConfig | undefined;
   if (o.tlsCreds !== undefined || o.tlsPsk !== undefined) {
     try {
@@ -148,6 +155,7 @@ export function planServe(images: string[], o: NbdServeOptions): ServePlan {
     aio: o.aio,
     tls,
     pollMaxNs,
+    tcpCongestion,
   };
 }
 
@@ -193,6 +201,7 @@ export async function nbdServe(imageFiles: string[], o: NbdServeOptions): Promis
       startTls: plan.tls ? tlsUpgrader(plan.tls) : undefined,
       log: (m) => printError(`nbd: ${m}`),
       poll: new BusyPoll(plan.pollMaxNs),
+      tcpCongestion: plan.tcpCongestion,
     });
     const bound = await server.listen(plan.listen);
     print(exportUris(plan, bound).join('\n') + '\n');
@@ -243,6 +252,7 @@ export function registerNbdCommands(program: Command, run: Runner): void {
     .option('--tls-creds <dir>', 'require TLS: server-cert.pem, server-key.pem (and ca-cert.pem) from DIR')
     .option('--tls-psk <file>', 'require TLS with pre-shared keys: identity:hexkey lines (psktool format)')
     .option('--poll-max-ns <ns>', POLL_MAX_NS_HELP)
+    .option('--tcp-congestion <name>', TCP_CONGESTION_HELP)
     .action(
       run(async (images: string[], o: Record<string, unknown>) =>
         nbdServe(images, {
@@ -260,6 +270,7 @@ export function registerNbdCommands(program: Command, run: Runner): void {
           tlsCreds: str(o['tlsCreds']),
           tlsPsk: str(o['tlsPsk']),
           pollMaxNs: str(o['pollMaxNs']),
+          tcpCongestion: str(o['tcpCongestion']),
         }),
       ),
     );

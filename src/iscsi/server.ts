@@ -13,8 +13,12 @@
  * every session to log out (Async Message, AsyncEvent 1) and drops what is still connected after
  * the grace period; it resolves once every command the connections handed to the SCSI core has
  * finished. The logical units belong to the caller, who flushes and closes them after `close`.
+ *
+ * Sockets: TCP_NODELAY; the congestion control follows `tcpCongestion` (block/tcp-congestion.ts):
+ * by default a connection from this host is moved off BBR.
  */
 import net from 'node:net';
+import { applyListenerCongestion, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
 import type { BusyPoll } from '../util/index.js';
 import { Connection } from './connection.js';
 import type { ConnectionStats, ConnectionTimers } from './connection-context.js';
@@ -46,6 +50,8 @@ export interface IscsiServerOptions {
    * One per process: servers that share an event loop share it.
    */
   poll?: BusyPoll;
+  /** TCP congestion control: auto (default), system, or an algorithm (block/tcp-congestion.ts). */
+  tcpCongestion?: string;
 }
 
 export const DEFAULT_TIMERS: ConnectionTimers = {
@@ -71,6 +77,10 @@ export class IscsiServer {
   private nextTsih = 1;
   private stopping = false;
   private closing: Promise<void> | undefined;
+
+  private get congestion(): string {
+    return this.opts.tcpCongestion ?? TCP_CONGESTION_AUTO;
+  }
 
   constructor(private readonly opts: IscsiServerOptions) {
     this.targets = opts.targets.map(makeTarget);
@@ -100,9 +110,10 @@ export class IscsiServer {
           resolve();
         });
       });
+      this.listeners.push({ server, portal });
+      applyListenerCongestion(server, this.congestion);
       const a = server.address();
       if (a && typeof a !== 'string') portal.port = a.port;
-      this.listeners.push({ server, portal });
     }
     return this.listeners.map((l) => l.portal);
   }
@@ -150,6 +161,7 @@ export class IscsiServer {
       return;
     }
     socket.setNoDelay(true);
+    tuneAcceptedCongestion(socket, this.congestion);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const log = (m: string): void => this.opts.log?.(`${peer}: ${m}`);
     const c = new Connection(socket, {

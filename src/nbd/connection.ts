@@ -92,6 +92,8 @@ export interface ConnectionContext {
   log: (message: string) => void;
   /** The server's event-loop polling (util/busy-poll.ts), told of every request and reply. */
   poll?: BusyPoll;
+  /** The socket's TCP congestion control, where known (block/tcp-congestion.ts). */
+  tcpCongestion?: string;
 }
 
 type Phase = 'negotiating' | 'tls' | 'transmission' | 'draining' | 'closed';
@@ -121,6 +123,8 @@ export interface ConnectionStats {
   queuedReplyBytes: number;
   /** Received bytes not yet parsed. */
   bufferedInputBytes: number;
+  /** The socket's TCP congestion control; undefined on a Unix socket. */
+  tcpCongestion: string | undefined;
 }
 
 export class Connection {
@@ -183,6 +187,7 @@ export class Connection {
       inflightBytes: this.inflightBytes,
       queuedReplyBytes: this.queuedReplyBytes(),
       bufferedInputBytes: (this.requests ?? this.options).buffered,
+      tcpCongestion: this.ctx.tcpCongestion,
     };
   }
 

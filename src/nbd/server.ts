@@ -10,12 +10,14 @@
  *
  * Sockets: TCP_NODELAY on every connection (proto.md: both sides "SHOULD disable Nagle's
  * algorithm"); half-open sockets are allowed, so that a client that shuts down its side after
- * its last request still gets every reply.
+ * its last request still gets every reply. The congestion control follows `tcpCongestion`
+ * (block/tcp-congestion.ts): by default a connection from this host is moved off BBR.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits, type ConnectionStats } from './connection.js';
 import { ExportTable, NbdExport } from './export.js';
+import { applyListenerCongestion, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
 import type { BusyPoll } from '../util/index.js';
 
 /** IANA's port for NBD (proto.md "Newstyle negotiation"). */
@@ -35,6 +37,8 @@ export interface NbdServerOptions {
    * One per process: servers that share an event loop share it.
    */
   poll?: BusyPoll;
+  /** TCP congestion control: auto (default), system, or an algorithm (block/tcp-congestion.ts). */
+  tcpCongestion?: string;
 }
 
 export type ListenAddress = { host?: string; port: number } | { path: string };
@@ -47,6 +51,10 @@ export class NbdServer {
   private stopping = false;
   private closing: Promise<void> | undefined;
   private socketPath: string | undefined;
+
+  private get congestion(): string {
+    return this.opts.tcpCongestion ?? TCP_CONGESTION_AUTO;
+  }
 
   constructor(private readonly opts: NbdServerOptions) {
     this.exports = new ExportTable(opts.exports);
@@ -70,6 +78,12 @@ export class NbdServer {
     if ('path' in addr) {
       this.socketPath = addr.path;
       return addr.path;
+    }
+    try {
+      applyListenerCongestion(this.server, this.congestion);
+    } catch (err) {
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      throw err;
     }
     return this.address();
   }
@@ -119,6 +133,7 @@ export class NbdServer {
       return;
     }
     socket.setNoDelay(true);
+    const tcpCongestion = tuneAcceptedCongestion(socket, this.congestion);
     const peer = describePeer(socket);
     const c = new Connection(socket, {
       exports: this.exports,
@@ -127,6 +142,7 @@ export class NbdServer {
       shuttingDown: () => this.stopping,
       log: (m) => this.opts.log?.(`${peer}: ${m}`),
       poll: this.opts.poll,
+      tcpCongestion,
     });
     this.connections.add(c);
     void c.closed.then(() => this.connections.delete(c));

@@ -195,6 +195,11 @@ describe('vdisk iscsi serve', { skip }, () => {
       [['--target', IQN, '--lun', `0=${raw}`, '--nop-interval', 'soon'], /invalid --nop-interval/],
       [['--target', IQN, '--lun', `0=${raw}`, '--nop-timeout', '0'], /more than 0/],
       [['--target', IQN, '--lun', `0=${raw}`, '--poll-max-ns', '-1'], /invalid --poll-max-ns/],
+      [['--target', IQN, '--lun', `0=${raw}`, '--tcp-congestion', 'a b'], /invalid --tcp-congestion/],
+      [
+        ['--target', IQN, '--lun', `0=${raw}`, '--tcp-congestion', 'nosuchalgo'],
+        /not available on this host/,
+      ],
     ];
     for (const [args, re] of cases) {
       const r = await run(

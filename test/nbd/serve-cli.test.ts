@@ -192,6 +192,8 @@ describe('vdisk nbd serve', { skip }, () => {
       [['--tls-psk', img, img], /identity:hexkey|no keys/],
       [['--poll-max-ns', '1us', img], /invalid --poll-max-ns/],
       [['--poll-max-ns', '20000000', img], /invalid --poll-max-ns/],
+      [['--tcp-congestion', 'Fast!', img], /invalid --tcp-congestion 'Fast!'/],
+      [['-p', '0', '--tcp-congestion', 'nosuchalgo', img], /'nosuchalgo' is not available on this host/],
     ];
     for (const [args, msg] of cases) {
       const r = await run(process.execPath, [VDISK, 'nbd', 'serve', ...args]);

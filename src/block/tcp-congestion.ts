@@ -10,8 +10,9 @@
  *   load for this process, fails `listen`.
  *
  * Why `auto` moves local connections off BBR: BBR paces its sending to a model of the path's
- * bottleneck bandwidth and round-trip time (the kernel paces a socket only for BBR). Over loopback
- * there is no such path, and the two ends share the host's CPUs. Measured on the 2-core bench
+ * bottleneck bandwidth and round-trip time (it has the kernel pace the socket; a CUBIC socket
+ * without a pacing qdisc sends as fast as its acks allow). Over loopback there is no such path,
+ * and the two ends share the host's CPUs. Measured on the 2-core bench
  * machine (bbr the system default), 1 MiB NBD reads from one server, its connections alternating
  * between the two: 2.0-2.9 GB/s on BBR, 3.1-4.6 GB/s on CUBIC. The host sent about 20 times as
  * many inter-processor interrupts with BBR (1.8-3.1K/s against 120-160/s). Both had spurious

@@ -22,6 +22,7 @@
  * A reply whose header is out cannot be taken back: any failure while sending it loses the stream.
  */
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import { fromSystemError, type BlockError } from '../util/index.js';
 import type { HostReadSource, HostWriteTarget } from './device.js';
@@ -184,6 +185,15 @@ export class SocketSplicer {
     p.source.finish();
     p.done(sendOutcome(code));
   }
+}
+
+/**
+ * The descriptor under a Node socket or server, for the native helper: undefined when it has none
+ * (not yet connected or listening, or closed).
+ */
+export function socketFd(handleOwner: net.Socket | net.Server): number | undefined {
+  const fd = (handleOwner as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));

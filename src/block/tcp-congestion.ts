@@ -11,17 +11,18 @@
  *
  * Why `auto` moves local connections off BBR: BBR paces its sending to a model of the path's
  * bottleneck bandwidth and round-trip time (it has the kernel pace the socket; a CUBIC socket
- * without a pacing qdisc sends as fast as its acks allow). Over loopback there is no such path,
- * and the two ends share the host's CPUs. Measured on the 2-core bench
- * machine (bbr the system default), 1 MiB NBD reads from one server, its connections alternating
- * between the two: 2.0-2.9 GB/s on BBR, 3.1-4.6 GB/s on CUBIC. The host sent about 20 times as
- * many inter-processor interrupts with BBR (1.8-3.1K/s against 120-160/s). Both had spurious
+ * without a pacing qdisc sends as fast as its acks allow). Over loopback there is no such path, and
+ * the two ends share the host's CPUs. Measured on the 2-core bench machine (bbr the system
+ * default), 1 MiB NBD reads, a server per setting side by side and fio alternating between them:
+ * 2.0-2.9 GB/s on BBR, 3.1-4.6 GB/s on CUBIC. The host sent 11 to 26 times as many inter-processor
+ * interrupts with BBR (1.8-3.1K/s against 117-164/s, two runs each). Both had spurious
  * retransmissions (segments out of order at the receiver), CUBIC no fewer, so those are not the
  * difference. Small requests moved neither way. Over a real network the administrator's choice
  * stands.
  */
 import type net from 'node:net';
 import { native } from './native.js';
+import { socketFd } from './splice.js';
 
 export const TCP_CONGESTION_AUTO = 'auto';
 export const TCP_CONGESTION_SYSTEM = 'system';
@@ -43,11 +44,6 @@ export class TcpCongestionError extends Error {
     );
     this.name = 'TcpCongestionError';
   }
-}
-
-function socketFd(handleOwner: net.Socket | net.Server): number | undefined {
-  const fd = (handleOwner as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**

@@ -45,7 +45,13 @@
  */
 import type net from 'node:net';
 import { readSocket, returnWriteBuffer, type BusyPoll, type InputReader } from '../util/index.js';
-import { SocketSplicer, type HostReadSource, type SendOutcome, type SpliceOutcome } from '../block/index.js';
+import {
+  socketFd,
+  SocketSplicer,
+  type HostReadSource,
+  type SendOutcome,
+  type SpliceOutcome,
+} from '../block/index.js';
 import { NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from './constants.js';
 import {
   errorReply,
@@ -431,8 +437,8 @@ export class Connection {
   /** The connection's splicer, opened on first use; null where splicing is not available. */
   private openSplicer(): SocketSplicer | null {
     if (this.splicer === undefined) {
-      const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-      this.splicer = (typeof fd === 'number' && fd >= 0 && SocketSplicer.open(fd)) || null;
+      const fd = socketFd(this.socket);
+      this.splicer = (fd !== undefined && SocketSplicer.open(fd)) || null;
     }
     return this.splicer;
   }

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HostFile,
   SocketSplicer,
+  socketFd,
   type HostReadSource,
   type HostWriteTarget,
   type SendOutcome,
@@ -57,8 +58,11 @@ function zeroFile(size: number, flags = 'r+', base?: string): { file: string; fd
   return { file, fd: fs.openSync(file, flags) };
 }
 
+/** The socket's descriptor (block/splice.ts, socketFd), which these tests need to have. */
 function fdOf(s: net.Socket): number {
-  return (s as unknown as { _handle: { fd: number } })._handle.fd;
+  const fd = socketFd(s);
+  assert.ok(fd !== undefined, 'the socket has a descriptor');
+  return fd;
 }
 
 function countedTarget(fd: number, position: number): HostWriteTarget & { finished: number } {

@@ -15,6 +15,7 @@ import {
   isLocalConnection,
   MemoryDevice,
   native,
+  socketFd,
   TcpCongestionError,
   tuneAcceptedCongestion,
 } from '../../src/block/index.js';
@@ -23,8 +24,11 @@ import { NbdExport, NbdServer } from '../../src/nbd/index.js';
 const tcpCongestion = native().tcpCongestion;
 const noHelper = tcpCongestion ? false : 'the native helper has no tcpCongestion';
 
+/** The socket's descriptor (block/splice.ts, socketFd), which these tests need to have. */
 function fdOf(s: net.Socket | net.Server): number {
-  return (s as unknown as { _handle: { fd: number } })._handle.fd;
+  const fd = socketFd(s);
+  assert.ok(fd !== undefined, 'the socket has a descriptor');
+  return fd;
 }
 
 /** Listens on 127.0.0.1, lets `setup` tune the listener, and yields both ends of one connection. */

@@ -3,8 +3,10 @@
  * mode's three flags (cache-mode.ts) and holding the QEMU-compatible image lock (image-lock.ts).
  *
  * O_DIRECT needs the buffer address, the file offset and the length aligned to the logical block
- * size. Node Buffers give no address guarantee, so every direct transfer goes through a bounce
- * buffer from the native helper's aligned allocator. Unaligned writes become read-modify-write of
+ * size. A transfer whose three are aligned goes straight between the caller's buffer and the
+ * file: the buffers of the data path start on a page (page-slabs.ts, pageAlignedBuffer). Any other
+ * goes through a bounce buffer from the native helper's aligned allocator, since a Node Buffer
+ * gives no address guarantee. Unaligned writes become read-modify-write of
  * the covering blocks, serialised against overlapping writes by a range lock (an aligned write
  * takes the range shared, a read-modify-write takes it exclusive), so no update is lost.
  *
@@ -332,7 +334,7 @@ export class HostFile implements BlockDevice {
       bounce.copy(buf, 0, offset - start, offset - start + buf.length);
       return;
     }
-    if (this.align > 1) {
+    if (this.align > 1 && !this.addressAligned(buf)) {
       const bounce = alignedBuffer(buf.length, this.align);
       await this.readFully(bounce, offset);
       bounce.copy(buf);
@@ -437,6 +439,10 @@ export class HostFile implements BlockDevice {
     if (offset + data.length > this.length) this.length = offset + data.length;
     const release = await this.rmw.acquire(start, end, !aligned);
     try {
+      if (aligned && this.addressAligned(data)) {
+        await this.writeFully(data, start);
+        return;
+      }
       const bounce = alignedBuffer(end - start, a);
       if (!aligned) {
         // Read-modify-write the partial head and tail blocks.
@@ -456,6 +462,11 @@ export class HostFile implements BlockDevice {
     } finally {
       release();
     }
+  }
+
+  /** Whether O_DIRECT takes `buf` where it is (an older helper cannot tell: then it never does). */
+  private addressAligned(buf: Buffer): boolean {
+    return (native().pageOffset?.(buf, this.align) ?? -1) === 0;
   }
 
   async flush(): Promise<void> {

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CACHE_MODES, cacheFlags, HostFile, native } from '../../src/block/index.js';
+import { CACHE_MODES, cacheFlags, HostFile, native, pageAlignedBuffer } from '../../src/block/index.js';
 import { BlockError } from '../../src/util/index.js';
 import { directIoUnavailable, tmpDir } from '../helpers/tmp.js';
 
@@ -253,6 +253,115 @@ describe('direct I/O alignment', { skip: noDirect ?? false }, () => {
         helper.dioAlign = realDioAlign;
       }
     });
+  });
+});
+
+describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () => {
+  const helper = native();
+  const realAlloc = helper.allocAligned;
+
+  /** Runs `fn` and returns how many bounce buffers it took from the aligned allocator. */
+  async function bounces(fn: () => Promise<void>): Promise<number> {
+    let count = 0;
+    helper.allocAligned = (size, align) => {
+      count++;
+      return realAlloc(size, align);
+    };
+    try {
+      await fn();
+    } finally {
+      helper.allocAligned = realAlloc;
+    }
+    return count;
+  }
+
+  /** `len` bytes of `data` placed `skew` bytes past a page boundary. */
+  function placed(data: Buffer, skew: number): Buffer {
+    const b = pageAlignedBuffer(data.length + skew).subarray(skew);
+    data.copy(b);
+    return b;
+  }
+
+  for (const mode of ['none', 'directsync'] as const) {
+    test(`cache=${mode}: aligned buffer, offset and length go straight to the file`, async () => {
+      const p = makeFile(64 * KiB);
+      const hf = await HostFile.open(p, { cache: mode, lock: false });
+      try {
+        // A page-aligned buffer suits every device with blocks up to a page.
+        const expected = hf.align <= 4096 ? 0 : 1;
+        const data = placed(pattern(16 * KiB, 7), 0);
+        assert.equal(await bounces(() => hf.write(8 * KiB, data)), expected);
+        const got = placed(Buffer.alloc(16 * KiB), 0);
+        assert.equal(await bounces(() => hf.read(8 * KiB, got)), expected);
+        assert.ok(got.equals(pattern(16 * KiB, 7)));
+      } finally {
+        await hf.close();
+      }
+      assert.ok(
+        fs
+          .readFileSync(p)
+          .subarray(8 * KiB, 24 * KiB)
+          .equals(pattern(16 * KiB, 7)),
+      );
+    });
+
+    test(`cache=${mode}: a buffer off the alignment takes a bounce buffer, with the same result`, async () => {
+      const p = makeFile(64 * KiB);
+      const hf = await HostFile.open(p, { cache: mode, lock: false });
+      try {
+        const data = placed(pattern(16 * KiB, 8), 16);
+        assert.equal(await bounces(() => hf.write(8 * KiB, data)), 1);
+        const got = placed(Buffer.alloc(16 * KiB), 16);
+        assert.equal(await bounces(() => hf.read(8 * KiB, got)), 1);
+        assert.ok(got.equals(pattern(16 * KiB, 8)));
+        // An aligned buffer at an unaligned offset is a read-modify-write, through a bounce.
+        const odd = placed(pattern(100, 9), 0);
+        assert.equal(await bounces(() => hf.write(8 * KiB + 10, odd)), 1);
+      } finally {
+        await hf.close();
+      }
+      const file = fs.readFileSync(p);
+      const expected = Buffer.from(pattern(16 * KiB, 8));
+      pattern(100, 9).copy(expected, 10);
+      assert.ok(file.subarray(8 * KiB, 24 * KiB).equals(expected));
+      assert.ok(file.subarray(0, 8 * KiB).equals(Buffer.alloc(8 * KiB)));
+    });
+  }
+
+  test('a direct read that ends at the end of the file zero-fills the rest of the caller buffer', async () => {
+    const p = makeFile(pattern(6 * KiB, 10));
+    const hf = await HostFile.open(p, { cache: 'none', lock: false });
+    try {
+      const got = placed(Buffer.alloc(8 * KiB, 0xee), 0);
+      assert.equal(await bounces(() => hf.pread(4 * KiB, got)), 0);
+      assert.ok(got.subarray(0, 2 * KiB).equals(pattern(6 * KiB, 10).subarray(4 * KiB)));
+      assert.ok(got.subarray(2 * KiB).equals(Buffer.alloc(6 * KiB)));
+    } finally {
+      await hf.close();
+    }
+  });
+
+  test('a helper that cannot tell an address always bounces', async () => {
+    const realOffset = helper.pageOffset;
+    delete helper.pageOffset;
+    try {
+      const p = makeFile(16 * KiB);
+      const hf = await HostFile.open(p, { cache: 'none', lock: false });
+      try {
+        const data = placed(pattern(8 * KiB, 11), 0);
+        assert.equal(await bounces(() => hf.write(0, data)), 1);
+      } finally {
+        await hf.close();
+      }
+      assert.ok(
+        fs
+          .readFileSync(p)
+          .subarray(0, 8 * KiB)
+          .equals(pattern(8 * KiB, 11)),
+      );
+    } finally {
+      helper.pageOffset = realOffset;
+    }
   });
 });
 

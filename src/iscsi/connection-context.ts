@@ -31,6 +31,8 @@ export interface ConnectionContext extends LoginContext, ConnectionTimers {
   log(message: string): void;
   /** The server's event-loop polling (util/busy-poll.ts), told of every PDU in and out. */
   poll?: BusyPoll;
+  /** The socket's TCP congestion control, where known (block/tcp-congestion.ts). */
+  tcpCongestion?: string;
 }
 
 export type Phase = 'login' | 'full' | 'closing' | 'closed';
@@ -49,4 +51,6 @@ export interface ConnectionStats {
   readBytes: number;
   queuedBytes: number;
   bufferedInputBytes: number;
+  /** The socket's TCP congestion control; undefined where it cannot be known. */
+  tcpCongestion: string | undefined;
 }

@@ -164,6 +164,7 @@ export class Connection implements RequestHost {
       readBytes: this.intake?.readBytes ?? 0,
       queuedBytes: this.writer.queuedBytes,
       bufferedInputBytes: this.parser.buffered,
+      tcpCongestion: this.ctx.tcpCongestion,
     };
   }
 

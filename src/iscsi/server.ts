@@ -161,7 +161,7 @@ export class IscsiServer {
       return;
     }
     socket.setNoDelay(true);
-    tuneAcceptedCongestion(socket, this.congestion);
+    const tcpCongestion = tuneAcceptedCongestion(socket, this.congestion);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const log = (m: string): void => this.opts.log?.(`${peer}: ${m}`);
     const c = new Connection(socket, {
@@ -192,6 +192,7 @@ export class IscsiServer {
       shuttingDown: () => this.stopping,
       log,
       poll: this.opts.poll,
+      tcpCongestion,
     });
     this.connections.add(c);
     void c.closed.then(() => this.connections.delete(c));

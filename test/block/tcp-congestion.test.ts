@@ -20,6 +20,7 @@ import {
   tuneAcceptedCongestion,
 } from '../../src/block/index.js';
 import { NbdExport, NbdServer } from '../../src/nbd/index.js';
+import { congestionCases } from '../helpers/congestion.js';
 
 const tcpCongestion = native().tcpCongestion;
 const noHelper = tcpCongestion ? false : 'the native helper has no tcpCongestion';
@@ -166,12 +167,7 @@ test(
   'the NBD server applies its option and reports the algorithm of each connection',
   { skip: noHelper },
   async () => {
-    const system = fs.readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
-    for (const [choice, expected] of [
-      ['reno', 'reno'],
-      ['system', system],
-      ['auto', system === 'bbr' ? 'cubic' : system],
-    ] as const) {
+    for (const [choice, expected] of congestionCases()) {
       const server = new NbdServer({
         exports: [new NbdExport({ name: 'm', device: new MemoryDevice(1 << 20) })],
         tcpCongestion: choice,

@@ -1,4 +1,7 @@
-/** block: the BlockDevice interface, the host-file leaf with cache modes and image locks, memory devices. */
+/**
+ * block: the BlockDevice interface, the host-file leaf with cache modes and image locks, memory
+ * devices, and the page-aligned buffers of the data path (read replies, write payloads).
+ */
 export * from './device.js';
 export * from './cache-mode.js';
 export * from './host-file.js';
@@ -9,3 +12,4 @@ export * from './aio.js';
 export * from './splice.js';
 export * from './tcp-congestion.js';
 export { pageAlignedSlice, releaseOf } from './page-slabs.js';
+export * from './write-buffers.js';

@@ -24,7 +24,7 @@
  */
 import type { ItNexus, ScsiResponse, ScsiTaskRouter } from '../scsi/index.js';
 import { ScsiStatus } from '../scsi/index.js';
-import { returnWriteBuffer, takeWriteBuffer } from '../util/index.js';
+import { returnWriteBuffer, takeWriteBuffer } from '../block/index.js';
 import { extendedCdb, type Ahs } from './ahs.js';
 import { CommandTask, residual, taskAttribute } from './command-task.js';
 import { REJECT_REASON, RESERVED_TAG, SCSI_RESPONSE } from './constants.js';

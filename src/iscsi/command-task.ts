@@ -57,7 +57,7 @@ export class CommandTask {
   silent = false;
   /** Counted in the connection's held bytes. */
   heldBytes = 0;
-  /** `buffer` came from util/write-buffers.ts and goes back there when the command ends. */
+  /** `buffer` came from block/write-buffers.ts and goes back there when the command ends. */
   pooled = false;
   /** What this read counts in the connection's read budget while the core runs it. */
   readCharge = 0;

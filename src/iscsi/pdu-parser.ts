@@ -26,10 +26,11 @@
  * copied, and a data segment lands in its place (the placer's), or in a buffer of the
  * write-buffer pool (`pooled`). The rest of a large data segment (DIRECT_MIN bytes or more still
  * to come) can be read straight into that buffer (util/socket-input.ts): `directTarget` names it
- * (a Data-Out's place is pinned in util/write-buffers.ts while reads may land there),
+ * (a Data-Out's place is pinned in block/write-buffers.ts while reads may land there),
  * `directReceived` counts what landed; padding and digest come through the queue as usual.
  */
-import { ByteQueue, crc32c, pinWriteBuffer, takeWriteBuffer, unpinWriteBuffer } from '../util/index.js';
+import { pinWriteBuffer, takeWriteBuffer, unpinWriteBuffer } from '../block/index.js';
+import { ByteQueue, crc32c } from '../util/index.js';
 import { BHS_SIZE, bhsDataSegmentLength, padLength } from './bhs.js';
 import { IscsiProtocolError } from './errors.js';
 
@@ -42,7 +43,7 @@ export type ParsedPdu =
       /** The data segment without padding. */
       data: Buffer;
       dataDigestError: boolean;
-      /** `data` came from util/write-buffers.ts: whoever keeps it may give it back when done. */
+      /** `data` came from block/write-buffers.ts: whoever keeps it may give it back when done. */
       pooled?: boolean;
     }
   | { kind: 'oversized'; bhs: Buffer; dataSegmentLength: number };

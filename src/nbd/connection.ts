@@ -44,8 +44,9 @@
  * finished, even if the socket died first, so that the server can drain before the devices close.
  */
 import type net from 'node:net';
-import { readSocket, returnWriteBuffer, type BusyPoll, type InputReader } from '../util/index.js';
+import { readSocket, type BusyPoll, type InputReader } from '../util/index.js';
 import {
+  returnWriteBuffer,
   socketFd,
   SocketSplicer,
   type HostReadSource,

@@ -27,7 +27,8 @@
  * the image file, block/splice.ts) and reports it written (`payloadWritten`); the request then
  * comes out as `written`, for its reply only.
  */
-import { ByteQueue, takeWriteBuffer, type BlockError } from '../util/index.js';
+import { takeWriteBuffer } from '../block/index.js';
+import { ByteQueue, type BlockError } from '../util/index.js';
 import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
 import { NbdProtocolError } from './errors.js';
 import { decodeExtendedRequest, EXTENDED_REQUEST_SIZE } from './extended-request.js';
@@ -38,7 +39,7 @@ export type ParsedRequest =
       kind: 'request';
       header: RequestHeader;
       payload: Buffer | undefined;
-      /** The payload came from util/write-buffers.ts: give it back once the write has settled. */
+      /** The payload came from block/write-buffers.ts: give it back once the write has settled. */
       pooled?: boolean;
     }
   | { kind: 'skipped-payload'; header: RequestHeader }

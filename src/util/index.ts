@@ -6,5 +6,4 @@ export * from './locks.js';
 export * from './crc32c.js';
 export * from './byte-queue.js';
 export * from './socket-input.js';
-export * from './write-buffers.js';
 export * from './busy-poll.js';

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CACHE_MODES, cacheFlags, HostFile, native, pageAlignedBuffer } from '../../src/block/index.js';
 import { BlockError } from '../../src/util/index.js';
+import { countBounces } from '../helpers/bounces.js';
 import { directIoUnavailable, tmpDir } from '../helpers/tmp.js';
 
 const O_DIRECT = 0o40000;
@@ -258,22 +259,6 @@ describe('direct I/O alignment', { skip: noDirect ?? false }, () => {
 
 describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () => {
   const helper = native();
-  const realAlloc = helper.allocAligned;
-
-  /** Runs `fn` and returns how many bounce buffers it took from the aligned allocator. */
-  async function bounces(fn: () => Promise<void>): Promise<number> {
-    let count = 0;
-    helper.allocAligned = (size, align) => {
-      count++;
-      return realAlloc(size, align);
-    };
-    try {
-      await fn();
-    } finally {
-      helper.allocAligned = realAlloc;
-    }
-    return count;
-  }
 
   /** `len` bytes of `data` placed `skew` bytes past a page boundary. */
   function placed(data: Buffer, skew: number): Buffer {
@@ -290,9 +275,9 @@ describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () 
         // A page-aligned buffer suits every device with blocks up to a page.
         const expected = hf.align <= 4096 ? 0 : 1;
         const data = placed(pattern(16 * KiB, 7), 0);
-        assert.equal(await bounces(() => hf.write(8 * KiB, data)), expected);
+        assert.equal(await countBounces(() => hf.write(8 * KiB, data)), expected);
         const got = placed(Buffer.alloc(16 * KiB), 0);
-        assert.equal(await bounces(() => hf.read(8 * KiB, got)), expected);
+        assert.equal(await countBounces(() => hf.read(8 * KiB, got)), expected);
         assert.ok(got.equals(pattern(16 * KiB, 7)));
       } finally {
         await hf.close();
@@ -310,13 +295,13 @@ describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () 
       const hf = await HostFile.open(p, { cache: mode, lock: false });
       try {
         const data = placed(pattern(16 * KiB, 8), 16);
-        assert.equal(await bounces(() => hf.write(8 * KiB, data)), 1);
+        assert.equal(await countBounces(() => hf.write(8 * KiB, data)), 1);
         const got = placed(Buffer.alloc(16 * KiB), 16);
-        assert.equal(await bounces(() => hf.read(8 * KiB, got)), 1);
+        assert.equal(await countBounces(() => hf.read(8 * KiB, got)), 1);
         assert.ok(got.equals(pattern(16 * KiB, 8)));
         // An aligned buffer at an unaligned offset is a read-modify-write, through a bounce.
         const odd = placed(pattern(100, 9), 0);
-        assert.equal(await bounces(() => hf.write(8 * KiB + 10, odd)), 1);
+        assert.equal(await countBounces(() => hf.write(8 * KiB + 10, odd)), 1);
       } finally {
         await hf.close();
       }
@@ -333,7 +318,7 @@ describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () 
     const hf = await HostFile.open(p, { cache: 'none', lock: false });
     try {
       const got = placed(Buffer.alloc(8 * KiB, 0xee), 0);
-      assert.equal(await bounces(() => hf.pread(4 * KiB, got)), 0);
+      assert.equal(await countBounces(() => hf.pread(4 * KiB, got)), 0);
       assert.ok(got.subarray(0, 2 * KiB).equals(pattern(6 * KiB, 10).subarray(4 * KiB)));
       assert.ok(got.subarray(2 * KiB).equals(Buffer.alloc(6 * KiB)));
     } finally {
@@ -349,7 +334,7 @@ describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () 
       const hf = await HostFile.open(p, { cache: 'none', lock: false });
       try {
         const data = placed(pattern(8 * KiB, 11), 0);
-        assert.equal(await bounces(() => hf.write(0, data)), 1);
+        assert.equal(await countBounces(() => hf.write(0, data)), 1);
       } finally {
         await hf.close();
       }

@@ -17,7 +17,7 @@ import {
   encodeNopOut,
   OP,
 } from '../../src/iscsi/index.js';
-import { pooledWriteBytes } from '../../src/util/index.js';
+import { pooledWriteBytes } from '../../src/block/index.js';
 import { RawInitiator, serveIscsi, until } from './helpers.js';
 
 test('NOP-In pings an idle initiator; answering keeps it, silence drops it', async () => {

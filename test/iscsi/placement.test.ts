@@ -9,7 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeDataOut, PduParser, type ParsedPdu } from '../../src/iscsi/index.js';
-import { crc32c, returnWriteBuffer, takeWriteBuffer } from '../../src/util/index.js';
+import { returnWriteBuffer, takeWriteBuffer } from '../../src/block/index.js';
+import { crc32c } from '../../src/util/index.js';
 
 function dataOutPdu(data: Buffer, digest: boolean, corrupt = false): Buffer {
   const bhs = encodeDataOut({

@@ -11,9 +11,14 @@
  * their place): a parser pins the buffer for that time, and a pinned buffer that comes back is
  * dropped instead of pooled, so no later command can be handed memory that a read still fills.
  *
+ * Pooled buffers start on a page, so that a write to an image opened with O_DIRECT (cache=none or
+ * directsync) goes from them straight to the file, with no aligned copy (host-file.ts).
+ *
  * The pool keeps buffers of the sizes writes actually use, up to `MAX_POOLED_BYTES` in all; a
  * size that does not fit is simply allocated and left to the garbage collector.
  */
+import { pageAlignedBuffer } from './native.js';
+
 const MAX_POOLED_BYTES = 64 * 1024 * 1024;
 /** Below this, Node's own allocator pools small buffers well enough (under 4 KiB). */
 const MIN_POOLED = 4 * 1024;
@@ -32,7 +37,7 @@ export function takeWriteBuffer(size: number): Buffer {
       return b;
     }
   }
-  return size >= MIN_POOLED ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+  return size >= MIN_POOLED ? pageAlignedBuffer(size) : Buffer.allocUnsafe(size);
 }
 
 /** Gives a buffer from takeWriteBuffer back; nothing may use it afterwards. */

@@ -412,6 +412,12 @@ static napi_value do_tcp_congestion(napi_env env, napi_callback_info info) {
   if (argc > 1) CHECK(napi_typeof(env, argv[1], &type));
   if (type == napi_string) {
     size_t len;
+    CHECK(napi_get_value_string_utf8(env, argv[1], NULL, 0, &len));
+    if (len == 0 || len >= CA_NAME_MAX) {
+      /* Copying it into `name` would cut it, and the kernel would be asked for another name. */
+      napi_throw_range_error(env, "EINVAL", "tcpCongestion: an algorithm name is 1 to 15 bytes");
+      return NULL;
+    }
     CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
     if (setsockopt((int)fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)len) != 0) {
       napi_throw(env, make_errno_error(env, errno, "setsockopt(TCP_CONGESTION)"));

@@ -67,7 +67,10 @@ export interface NativeHelper {
   ): number | null;
   spliceAbandon?(splicer: unknown): void;
   spliceClose?(splicer: unknown): void;
-  /** TCP_CONGESTION of a socket: sets it when `name` is given; returns the name in use. */
+  /**
+   * TCP_CONGESTION of a socket: sets it when `name` is given (1 to 15 bytes, else EINVAL);
+   * returns the name in use.
+   */
   tcpCongestion?(socketFd: number, name?: string): string;
 }
 

@@ -12,7 +12,9 @@
  * dropped instead of pooled, so no later command can be handed memory that a read still fills.
  *
  * Pooled buffers start on a page, so that a write to an image opened with O_DIRECT (cache=none or
- * directsync) goes from them straight to the file, with no aligned copy (host-file.ts).
+ * directsync) goes from them straight to the file, with no aligned copy (host-file.ts). Each is
+ * carved from an allocation up to a page larger (pageAlignedBuffer); the pool's cap counts the
+ * buffers' own sizes, so a pool of 4 KiB buffers can hold up to twice its cap in memory.
  *
  * The pool keeps buffers of the sizes writes actually use, up to `MAX_POOLED_BYTES` in all; a
  * size that does not fit is simply allocated and left to the garbage collector.

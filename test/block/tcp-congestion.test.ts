@@ -83,6 +83,10 @@ test(
       assert.equal(tcpCongestion!(fd), 'reno');
       assert.throws(() => tcpCongestion!(fd, 'nosuchalgo'), { code: 'ENOENT' });
       assert.equal(tcpCongestion!(fd), 'reno', 'a failed set changes nothing');
+      // A name too long for the kernel's 16-byte field is refused, not cut to another name.
+      assert.throws(() => tcpCongestion!(fd, 'reno'.padEnd(16, 'x')), { code: 'EINVAL' });
+      assert.throws(() => tcpCongestion!(fd, ''), { code: 'EINVAL' });
+      assert.equal(tcpCongestion!(fd), 'reno');
       const file = fs.openSync('/proc/self/stat', 'r');
       try {
         assert.throws(() => tcpCongestion!(file), { code: 'ENOTSOCK' });

@@ -15,7 +15,7 @@ import { describeRun, run, serve, skipWithout } from './helpers.js';
 
 const KiB = 1024;
 const dir = tmpDir('vdisk-nbd-direct-');
-const skip = (await skipWithout('qemu-io')) || directIoUnavailable(dir) || false;
+const skip = skipWithout('qemu-io') || directIoUnavailable(dir) || false;
 
 describe('NBD export with cache=none', { skip }, async () => {
   if (skip) return;

@@ -93,27 +93,42 @@ export class IscsiServer {
     this.timers = { ...DEFAULT_TIMERS, ...opts.timers };
   }
 
-  /** Starts listening on every portal; resolves to the bound portals (port 0 gets a free port). */
+  /**
+   * Starts listening on every portal; resolves to the bound portals (port 0 gets a free port).
+   * All or nothing: when one portal cannot be bound or tuned, the portals this call opened are
+   * closed again before the error is thrown, so a failed listen leaves no port open.
+   */
   async listen(
     portals: { host: string; port: number }[] = [{ host: '0.0.0.0', port: ISCSI_DEFAULT_PORT }],
   ): Promise<BoundPortal[]> {
-    for (const p of portals) {
-      const label = formatHostPort(p.host, p.port);
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true });
-      server.maxConnections = this.opts.maxConnections ?? 256;
-      const portal: BoundPortal = { host: p.host, port: p.port, label };
-      server.on('connection', (s) => this.accept(s, portal));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(p.port, p.host, () => {
-          server.off('error', reject);
-          resolve();
+    const opened: net.Server[] = [];
+    try {
+      for (const p of portals) {
+        const label = formatHostPort(p.host, p.port);
+        const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+        server.maxConnections = this.opts.maxConnections ?? 256;
+        const portal: BoundPortal = { host: p.host, port: p.port, label };
+        server.on('connection', (s) => this.accept(s, portal));
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(p.port, p.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
         });
-      });
-      this.listeners.push({ server, portal });
-      applyListenerCongestion(server, this.congestion);
-      const a = server.address();
-      if (a && typeof a !== 'string') portal.port = a.port;
+        opened.push(server);
+        applyListenerCongestion(server, this.congestion);
+        const a = server.address();
+        if (a && typeof a !== 'string') portal.port = a.port;
+        this.listeners.push({ server, portal });
+      }
+    } catch (err) {
+      for (const server of opened) {
+        const i = this.listeners.findIndex((l) => l.server === server);
+        if (i >= 0) this.listeners.splice(i, 1);
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      throw err;
     }
     return this.listeners.map((l) => l.portal);
   }

@@ -44,6 +44,7 @@ export class BlockStatusReader {
     const release = await this.guest.acquire(alignDown(offset, cs), alignUp(offset + length, cs), false);
     try {
       const end = offset + length;
+      const last = Math.floor((end - 1) / cs); // the last cluster in range
       let pos = offset;
       while (pos < end) {
         const gc = Math.floor(pos / cs);
@@ -53,13 +54,7 @@ export class BlockStatusReader {
         switch (e.kind) {
           case 'normal': {
             // One host query for the whole host-contiguous run.
-            let m = n;
-            while (pos + m < end) {
-              const g2 = Math.floor((pos + m) / cs);
-              const e2 = this.map.entryNow(g2) ?? (await this.map.entry(g2));
-              if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (g2 - gc) * cs) break;
-              m += Math.min(cs, end - pos - m);
-            }
+            const m = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
             for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) appendExtent(out, x);
             pos += m;
             continue;
@@ -101,16 +96,7 @@ export class BlockStatusReader {
             }
             break;
           case 'unallocated': {
-            let m = n;
-            while (
-              pos + m < end &&
-              (
-                this.map.entryNow(Math.floor((pos + m) / cs)) ??
-                (await this.map.entry(Math.floor((pos + m) / cs)))
-              ).kind === 'unallocated'
-            ) {
-              m += Math.min(cs, end - pos - m);
-            }
+            const m = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
             for (const x of await this.backingStatus(pos, m)) appendExtent(out, x);
             pos += m;
             continue;

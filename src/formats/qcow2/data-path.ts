@@ -78,6 +78,8 @@ export class DataPath {
   /** Reads guest bytes through the current mapping. The caller holds the guest range. */
   async readGuest(offset: number, buf: Buffer): Promise<void> {
     const cs = this.s.clusterSize;
+    const end = offset + buf.length;
+    const last = Math.floor((end - 1) / cs); // the last cluster in range
     let done = 0;
     while (done < buf.length) {
       const pos = offset + done;
@@ -88,13 +90,7 @@ export class DataPath {
       switch (e.kind) {
         case 'normal': {
           // Coalesce clusters that are contiguous on the host too.
-          let next = gc + 1;
-          while (done + n < buf.length) {
-            const e2 = this.map.entryNow(next) ?? (await this.map.entry(next));
-            if (e2.kind !== 'normal' || e2.hostOffset !== e.hostOffset + (next - gc) * cs) break;
-            n += Math.min(cs, buf.length - done - n);
-            next++;
-          }
+          n = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
           await this.s.file.pread(e.hostOffset + within, buf.subarray(done, done + n));
           break;
         }
@@ -102,14 +98,7 @@ export class DataPath {
           buf.fill(0, done, done + n);
           break;
         case 'unallocated': {
-          let next = gc + 1;
-          while (
-            done + n < buf.length &&
-            (this.map.entryNow(next) ?? (await this.map.entry(next))).kind === 'unallocated'
-          ) {
-            n += Math.min(cs, buf.length - done - n);
-            next++;
-          }
+          n = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
           await this.readBacking(pos, buf.subarray(done, done + n));
           break;
         }

@@ -205,9 +205,9 @@ export class ClusterMap {
   /**
    * `runEnd`'s scan from cluster `g` on, over cached tables only: the first cluster that does not
    * continue the run or whose table is not cached. A synchronous loop of its own, so that the
-   * optimising compiler sees one small loop. Written inline in the async readers (blockStatus,
-   * readGuest), the scan made each of them take 25-65 ms to compile (`--trace-opt`), and a convert
-   * compiled each twice, after a deoptimisation.
+   * optimising compiler sees one small loop. Written inline in the async readers, the scan made
+   * them take long to compile (`--trace-opt`, one convert): blockStatus 64-66 ms, twice (after a
+   * deoptimisation), and readGuest 25-42 ms, once or twice.
    */
   private cachedRunEnd(e: L2Entry, gc: number, g: number, last: number): number {
     const cs = this.s.clusterSize;

@@ -225,7 +225,7 @@ function printTable(rows, repeat) {
       : '-';
   const unit = repeat > 1 ? `s, median of ${repeat} (range)` : 's';
   // With repeats, the best runs' ratio too: on the bench machine the disk under the VM made
-  // qemu-img bimodal (qcow2 -> raw: 0.61-0.87 s or 1.08-1.77 s; README), which a median hides.
+  // qemu-img bimodal (qcow2 -> raw: 0.61-0.87 s or 1.08-1.77 s; docs/benchmarks.md), which a median hides.
   const head = ['case', `vdisk ${unit}`, `qemu-img ${unit}`, 'vdisk/qemu-img'];
   const lines = [repeat > 1 ? [...head, 'best/best'] : head];
   for (const r of rows) {

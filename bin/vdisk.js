@@ -6,7 +6,7 @@
 // it keeps 4 threads unless UV_THREADPOOL_SIZE was already in the environment (a running
 // `img convert` has 11 threads, 23 with the variable set outside). Only an entry point that is
 // not an ES module could set it from here. On the bench machine, convert with 16 threads was not
-// reliably faster than with 4 (README, Benchmark).
+// reliably faster than with 4 (docs/benchmarks.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 const { main } = await import('../dist/src/cli/index.js');
 

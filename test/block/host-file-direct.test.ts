@@ -260,7 +260,7 @@ describe('direct I/O alignment', { skip: noDirect ?? false }, () => {
 describe('direct transfers and bounce buffers', { skip: noDirect ?? false }, () => {
   const helper = native();
 
-  /** `len` bytes of `data` placed `skew` bytes past a page boundary. */
+  /** A copy of `data`, placed `skew` bytes past a page boundary. */
   function placed(data: Buffer, skew: number): Buffer {
     const b = pageAlignedBuffer(data.length + skew).subarray(skew);
     data.copy(b);

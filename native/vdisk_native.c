@@ -30,9 +30,8 @@
  *    when a name is given, and returns the name in use. Node has no setsockopt.
  *
  *  - aioCreate / aioSubmit / aioClose: the io_uring and Linux AIO engines (aio_engine.c).
- *  - spliceOpen / spliceWrite / spliceSend / spliceAbandon / spliceClose: write payloads moved from a socket
- *    into a file with splice(2), and read replies from a file to a socket with sendfile(2),
- *    never entering the process (splice.c).
+ *  - sendFileOpen / sendFile / sendFileClose: read replies sent from a file to a socket with
+ *    sendfile(2), never entering the process (sendfile.c).
  *
  * Errors are thrown as JS Errors carrying `code` (the errno name) and `errno`, like Node's fs.
  */
@@ -436,8 +435,8 @@ static napi_value do_tcp_congestion(napi_env env, napi_callback_info info) {
 
 /* aio_engine.c: io_uring and Linux AIO engines. */
 napi_status aio_register(napi_env env, napi_value exports);
-/* splice.c: socket-to-file payloads with splice(2), file-to-socket replies with sendfile(2). */
-napi_status splice_register(napi_env env, napi_value exports);
+/* sendfile.c: file-to-socket replies with sendfile(2). */
+napi_status sendfile_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -456,7 +455,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (aio_register(env, exports) != napi_ok) return NULL;
-  if (splice_register(env, exports) != napi_ok) return NULL;
+  if (sendfile_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -60,22 +60,8 @@ export interface Extent {
 }
 
 /**
- * A write that the caller carries out itself, straight into the host file that holds its range
- * (the NBD server splices large payloads from the socket into the file: block/splice.ts). The
- * device counts the write in flight until `finish`, so that closing waits for it.
- */
-export interface HostWriteTarget {
-  /** The host file's descriptor, open for buffered writes. */
-  readonly fd: number;
-  /** Where the write's first byte goes in that file. */
-  readonly position: number;
-  /** Call exactly once, when the bytes are in the file or the write has failed. */
-  finish(): void;
-}
-
-/**
  * A read that the caller carries out itself, straight from the host file that holds its range
- * (the NBD server sends large read replies from the file with sendfile(2): block/splice.ts). The
+ * (the NBD server sends large read replies from the file with sendfile(2): block/file-sender.ts). The
  * device counts the read in flight until `finish`, so that closing waits for it.
  */
 export interface HostReadSource {
@@ -103,14 +89,6 @@ export interface BlockDevice {
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   /** Waits for in-flight requests, flushes and releases the device. */
   close(): Promise<void>;
-  /**
-   * Where a plain write (no FUA) of [offset, offset + length) may be written into the host file
-   * directly, on the event loop, with the same effect and durability as `write`; undefined when
-   * the range does not map to one run of a buffered host file that never waits for a disk (a
-   * file on tmpfs; not direct or writethrough; no allocation needed).
-   * Optional: a device without it is always written through `write`.
-   */
-  writeTarget?(offset: number, length: number): HostWriteTarget | undefined;
   /**
    * Where the bytes of [offset, offset + length) may be read from the host file directly, on the
    * event loop, with the same result as `read`; undefined when the range is not one run of data

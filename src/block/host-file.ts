@@ -44,7 +44,6 @@ import {
   type BlockDevice,
   type Extent,
   type HostReadSource,
-  type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
 } from './device.js';
@@ -257,21 +256,6 @@ export class HostFile implements BlockDevice {
   }
 
   /**
-   * The file itself as the target of a buffered write (device.ts), when the file is on tmpfs and
-   * takes plain buffered writes (no O_DIRECT, no O_DSYNC): the caller writes on the event loop,
-   * which only a file that never waits for a disk allows (as for the loop's own writes, see the
-   * file comment). Counted in flight until `finish`; the file's length follows the write's end
-   * then, as after `pwrite`.
-   */
-  writeTarget(offset: number, length: number): HostWriteTarget | undefined {
-    if (this.closed || this.caps.readOnly || !this.inMemory || this.flags.direct) return undefined;
-    if (this.flags.writethrough || length <= 0) return undefined;
-    return this.lend(offset, () => {
-      if (offset + length > this.length) this.length = offset + length;
-    });
-  }
-
-  /**
    * The file itself as the source of a read (device.ts), when the file is on tmpfs, read through
    * the page cache (no O_DIRECT), holds the whole range, and has no holes at all: then every
    * byte of it is data, and a reply that carries it needs no hole chunks. (Finding the holes of
@@ -292,7 +276,7 @@ export class HostFile implements BlockDevice {
   }
 
   /** The descriptor at `position` for a caller's own I/O, counted in flight until `finish`. */
-  private lend(position: number, onFinish?: () => void): HostWriteTarget & HostReadSource {
+  private lend(position: number): HostReadSource {
     this.inflight++;
     let finished = false;
     return {
@@ -301,7 +285,6 @@ export class HostFile implements BlockDevice {
       finish: () => {
         if (finished) return;
         finished = true;
-        onFinish?.();
         this.untrack();
       },
     };

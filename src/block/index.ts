@@ -9,7 +9,7 @@ export * from './memory.js';
 export * from './image-lock.js';
 export { alignedBuffer, native, pageAlignedBuffer, type NativeHelper } from './native.js';
 export * from './aio.js';
-export * from './splice.js';
+export * from './file-sender.js';
 export * from './tcp-congestion.js';
 export { pageAlignedSlice, releaseOf } from './page-slabs.js';
 export * from './write-buffers.js';

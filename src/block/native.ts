@@ -50,23 +50,13 @@ export interface NativeHelper {
   ): number;
   aioClose?(engine: unknown): void;
   /**
-   * Socket-to-file payloads with splice(2) and file-to-socket replies with sendfile(2)
-   * (native/splice.c; used by splice.ts). spliceWrite returns 0 (written), a positive errno
-   * (consumed, the file failed), a negative errno (the socket failed), or null: the rest comes
-   * later, and onWritten gets the code. spliceSend returns 0 (sent), a negative errno (the stream
-   * is lost), or null: the rest goes later, and onSent gets the code. Absent in an older helper.
+   * File-to-socket read replies with sendfile(2) (native/sendfile.c; used by file-sender.ts).
+   * sendFile returns 0 (sent), a negative errno (the stream is lost), or null: the rest goes
+   * later, and onSent gets the code. Absent in an older helper.
    */
-  spliceOpen?(socketFd: number, onWritten: (code: number) => void, onSent: (code: number) => void): unknown;
-  spliceWrite?(splicer: unknown, fileFd: number, position: number, length: number): number | null;
-  spliceSend?(
-    splicer: unknown,
-    header: Buffer,
-    fileFd: number,
-    position: number,
-    length: number,
-  ): number | null;
-  spliceAbandon?(splicer: unknown): void;
-  spliceClose?(splicer: unknown): void;
+  sendFileOpen?(socketFd: number, onSent: (code: number) => void): unknown;
+  sendFile?(sender: unknown, header: Buffer, fileFd: number, position: number, length: number): number | null;
+  sendFileClose?(sender: unknown): void;
   /**
    * TCP_CONGESTION of a socket: sets it when `name` is given (1 to 15 bytes, else EINVAL);
    * returns the name in use.

@@ -22,7 +22,7 @@
  */
 import type net from 'node:net';
 import { native } from './native.js';
-import { socketFd } from './splice.js';
+import { socketFd } from './file-sender.js';
 
 export const TCP_CONGESTION_AUTO = 'auto';
 export const TCP_CONGESTION_SYSTEM = 'system';

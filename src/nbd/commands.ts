@@ -91,11 +91,6 @@ export async function runCommand(
   }
 }
 
-/** The reply for a request that succeeded without data (a write already carried out). */
-export function okReply(h: RequestHeader, s: Session): Buffer[] {
-  return replyStyle(s).ok(h);
-}
-
 /**
  * The header of a read reply whose data follows from elsewhere (the host file): a simple reply
  * header, or one OFFSET_DATA chunk with NBD_REPLY_FLAG_DONE. It carries the whole range as data:

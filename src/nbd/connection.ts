@@ -18,18 +18,12 @@
  * through a staging slab, the rest of a large write payload straight into its buffer. A socket
  * that may become TLS, or a Node without user-buffer reads, is read through 'data' events.
  *
- * Splicing: the rest of a large write payload that maps to one run of a buffered host file on
- * tmpfs (a raw image; BlockDevice.writeTarget) is not read at all: it is validated from its
- * header, then moved from the socket into the file with splice(2) (block/splice.ts), while the
- * socket's own reader is paused. The request then only needs its reply. The bytes are copied
- * once instead of twice.
- *
- * Likewise a large read of a range that is all data in one run of such a file (a raw image on
- * tmpfs with no holes; BlockDevice.readSource) is not read at all: its reply header and data go
- * from the file to the socket with sendfile(2), which copies nothing in the server. Node's own
- * writer and the splicer take turns on the socket: a reply from the file waits until Node's
- * writer has nothing queued, and replies that complete while it is being sent are held, in
- * order, until it is out.
+ * Sending from the file: a large read of a range that is all data in one run of a buffered host
+ * file on tmpfs (a raw image with no holes; BlockDevice.readSource) is not read at all: its reply
+ * header and data go from the file to the socket with sendfile(2) (block/file-sender.ts), which
+ * copies nothing in the server. Node's own writer and the file sender take turns on the socket:
+ * a reply from the file waits until Node's writer has nothing queued, and replies that complete
+ * while it is being sent are held, in order, until it is out.
  *
  * Bounded memory (the client decides what it sends, never how much we hold):
  * - at most `maxInflightRequests` requests and `maxInflightBytes` bytes of read and write data in
@@ -46,23 +40,14 @@
 import type net from 'node:net';
 import { readSocket, type BusyPoll, type InputReader } from '../util/index.js';
 import {
+  FileSender,
   returnWriteBuffer,
   socketFd,
-  SocketSplicer,
   type HostReadSource,
   type SendOutcome,
-  type SpliceOutcome,
 } from '../block/index.js';
-import { NBD_CMD, NBD_CMD_FLAG, NBD_ERRNO } from './constants.js';
-import {
-  errorReply,
-  fileReadHeader,
-  okReply,
-  releaseOfReply,
-  runCommand,
-  SEND_FROM_FILE_MIN,
-} from './commands.js';
-import { toNbdErrno } from './errno.js';
+import { NBD_CMD, NBD_ERRNO } from './constants.js';
+import { errorReply, fileReadHeader, releaseOfReply, runCommand, SEND_FROM_FILE_MIN } from './commands.js';
 import { NbdProtocolError } from './errors.js';
 import type { ExportTable } from './export.js';
 import { encodeGreeting } from './greeting.js';
@@ -119,8 +104,6 @@ const EMPTY = Buffer.alloc(0);
 
 export interface ConnectionStats {
   phase: Phase;
-  /** Write payloads moved from the socket into the file with splice(2). */
-  splicedWrites: number;
   /** Read replies sent from the file with sendfile(2). */
   sentFromFile: number;
   export: string | undefined;
@@ -150,17 +133,16 @@ export class Connection {
   /** Settles when the socket is gone and no device operation of this connection is running. */
   readonly closed: Promise<void>;
   private socketGone = false;
-  /** The socket is read into our buffers (readSocket), the condition for splicing. */
+  /** The socket is read into our buffers (readSocket): a plain socket, no TLS to come. */
   private userBufferReads = false;
-  /** Opened on the first payload worth splicing; null once it turned out unavailable. */
-  private splicer: SocketSplicer | null | undefined;
-  private splicedWrites = 0;
+  /** Opened on the first reply worth sending from the file; null once it turned out unavailable. */
+  private fileSender: FileSender | null | undefined;
   private sentFromFile = 0;
   /** Replies in order behind a reply sent from the file (the first of them may be one, too). */
   private held: HeldReply[] = [];
   /** Bytes of held replies, and of the reply being sent from the file. */
   private heldBytes = 0;
-  /** The reply being sent from the file, until the splicer reports it. */
+  /** The reply being sent from the file, until the file sender reports it. */
   private fileReply: FileReply | undefined;
   /** Replies from the file not yet sent (held or being sent); each counts in `inflight` too. */
   private fileReplies = 0;
@@ -187,7 +169,6 @@ export class Connection {
   stats(): ConnectionStats {
     return {
       phase: this.phase,
-      splicedWrites: this.splicedWrites,
       sentFromFile: this.sentFromFile,
       export: this.session?.export.name,
       inflight: this.inflight,
@@ -242,7 +223,7 @@ export class Connection {
       if (chunk) {
         this.onData(chunk);
         // The chunk is the reader's staging buffer, overwritten by the next read: a large payload
-        // under way moves to its buffer (or into the file) now, anything else queued is copied.
+        // under way moves to its buffer now, anything else queued is copied.
         this.payloadTarget();
         this.options.own();
         this.requests?.own();
@@ -252,11 +233,10 @@ export class Connection {
     },
   };
 
-  /** Where the rest of a large payload under way goes: spliced into the file, or its buffer. */
+  /** Where the rest of a large payload under way goes: its own buffer. */
   private payloadTarget(): Buffer | undefined {
     if (this.phase !== 'transmission' || !this.requests) return undefined;
-    this.spliceLargePayload();
-    return this.splicer?.busy ? undefined : this.requests?.directTarget();
+    return this.requests.directTarget();
   }
 
   private readonly onDrain = (): void => {
@@ -280,7 +260,7 @@ export class Connection {
 
   private readonly onClose = (): void => {
     this.socketGone = true;
-    this.splicer?.close();
+    this.fileSender?.close();
     this.dropHeld();
     this.phase = 'closed';
     this.clearHandshakeTimer();
@@ -405,63 +385,22 @@ export class Connection {
       this.inflight < lim.maxInflightRequests &&
       this.inflightBytes < lim.maxInflightBytes &&
       this.queuedReplyBytes() <= lim.maxQueuedReplyBytes;
-    // While a payload is spliced the socket's reader stays stopped (block/splice.ts).
-    if (more && !this.splicer?.busy) this.socket.resume();
+    if (more) this.socket.resume();
     else this.socket.pause();
   }
 
-  /**
-   * Takes over the payload under way when it is large, valid, and lands in one run of a buffered
-   * host file on tmpfs: the bytes already received are written, the rest is spliced from the
-   * socket. A request that would fail validation, or carries FUA, is left to the normal path.
-   */
-  private spliceLargePayload(): void {
-    const parser = this.requests;
-    const s = this.session;
-    const h = parser?.largePayloadUnderWay();
-    if (!parser || !s || !h || !this.userBufferReads || this.splicer === null) return;
-    if (this.ctx.shuttingDown() || h.flags & NBD_CMD_FLAG.FUA || validateRequest(h, s)) return;
-    // The target first: an export whose file never gives one (on a disk) opens no splicer.
-    const target = s.export.device.writeTarget?.(h.offset, h.length);
-    if (!target) return;
-    const splicer = this.openSplicer();
-    if (!splicer) {
-      target.finish();
-      return;
-    }
-    const head = parser.handOver();
-    const done = splicer.write(target, head, h.length, this.spliced);
-    if (done) this.spliced(done);
-    else this.socket.pause();
-  }
-
-  /** The connection's splicer, opened on first use; null where splicing is not available. */
-  private openSplicer(): SocketSplicer | null {
-    if (this.splicer === undefined) {
+  /** The connection's file sender, opened on first use; null where sendfile is not available. */
+  private openFileSender(): FileSender | null {
+    if (this.fileSender === undefined) {
       const fd = socketFd(this.socket);
-      this.splicer = (fd !== undefined && SocketSplicer.open(fd)) || null;
+      this.fileSender = (fd !== undefined && FileSender.open(fd)) || null;
     }
-    return this.splicer;
+    return this.fileSender;
   }
-
-  private readonly spliced = (o: SpliceOutcome): void => {
-    if (o.kind === 'lost') {
-      this.drop(new NbdProtocolError('TRUNCATED', o.message));
-      return;
-    }
-    this.splicedWrites++;
-    this.ctx.poll?.activity();
-    this.requests?.payloadWritten(o.error);
-    this.pump();
-  };
 
   private dispatch(r: ParsedRequest): void {
     const s = this.session!;
     const h = r.header;
-    if (r.kind === 'written') {
-      this.send(r.error ? errorReply(h, s, toNbdErrno(r.error), r.error.message) : okReply(h, s));
-      return;
-    }
     if (r.kind === 'skipped-payload') {
       const why =
         h.type === NBD_CMD.WRITE
@@ -496,10 +435,10 @@ export class Connection {
    * It counts in flight until it is sent, so that draining waits for it.
    */
   private sendFromFile(h: RequestHeader, s: Session): boolean {
-    if (!this.userBufferReads || this.splicer === null) return false;
+    if (!this.userBufferReads || this.fileSender === null) return false;
     const source = s.export.device.readSource?.(h.offset, h.length);
     if (!source) return false;
-    if (!this.openSplicer()) {
+    if (!this.openFileSender()) {
       source.finish();
       return false;
     }
@@ -596,7 +535,7 @@ export class Connection {
       }
       this.held.shift();
       this.fileReply = next;
-      const o = this.splicer!.send(next.header, next.source, next.length, this.fileSent);
+      const o = this.fileSender!.send(next.header, next.source, next.length, this.fileSent);
       if (o && !this.fileDone(o)) return;
     }
   }
@@ -641,7 +580,7 @@ export class Connection {
     this.heldBytes = 0;
     this.awaitingWriter = false;
     if (this.fileReply) {
-      // The splicer was closed first, which finished its source.
+      // The file sender was closed first, which finished its source.
       this.fileReply = undefined;
       this.inflight--;
       this.fileReplies--;
@@ -665,9 +604,7 @@ export class Connection {
   private startDraining(): void {
     if (this.phase === 'draining' || this.phase === 'closed') return;
     this.phase = 'draining';
-    // A payload still being spliced is abandoned: the socket's reader now throws input away. A
-    // reply being sent from the file goes on.
-    this.splicer?.abandonPayload();
+    // The socket's reader now throws input away; a reply being sent from the file goes on.
     this.requests = undefined;
     this.socket.resume();
     this.settleIfDone();
@@ -697,7 +634,7 @@ export class Connection {
     }
     this.clearHandshakeTimer();
     if (this.phase !== 'closed') this.phase = 'draining';
-    this.splicer?.close();
+    this.fileSender?.close();
     this.dropHeld();
     this.socket.destroy();
     this.settleIfDone();

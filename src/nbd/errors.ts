@@ -18,7 +18,6 @@ export const PROTOCOL_ERROR_CODES = [
   'TLS_FAILED', // the TLS handshake after NBD_OPT_STARTTLS failed
   'TIMEOUT', // the handshake took too long
   'OUT_OF_RANGE', // a 64-bit field beyond what a JavaScript number holds exactly (2^53 - 1)
-  'TRUNCATED', // the socket ended or failed inside a write payload that was being spliced
   'REPLY_LOST', // a read reply being sent from the file failed after its header went out
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

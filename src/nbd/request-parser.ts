@@ -4,8 +4,6 @@
  * states:
  *
  *     header --28/32 bytes--> (WRITE, 0 < length <= cap) payload --length bytes--> header
- *        |                                                  +--handOver--> handed-over
- *        |                                                                   --payloadWritten--> header
  *        |                    (WRITE, length > cap)      skip    --length bytes--> header
  *        |                    (other, PAYLOAD_LEN)       skip    --length bytes--> header
  *        +--> (any other command) header
@@ -23,12 +21,9 @@
  * staging buffer (util/socket-input.ts; `own` copies a partly received request after each read).
  * The rest of a large payload (DIRECT_MIN bytes or more still to come) is read straight into the
  * payload's own buffer instead: `directTarget` names it, `directReceived` counts what landed.
- * Or the caller takes such a payload over (`handOver`: it splices the rest from the socket into
- * the image file, block/splice.ts) and reports it written (`payloadWritten`); the request then
- * comes out as `written`, for its reply only.
  */
 import { takeWriteBuffer } from '../block/index.js';
-import { ByteQueue, type BlockError } from '../util/index.js';
+import { ByteQueue } from '../util/index.js';
 import { NBD_CMD, NBD_CMD_FLAG } from './constants.js';
 import { NbdProtocolError } from './errors.js';
 import { decodeExtendedRequest, EXTENDED_REQUEST_SIZE } from './extended-request.js';
@@ -42,14 +37,11 @@ export type ParsedRequest =
       /** The payload came from block/write-buffers.ts: give it back once the write has settled. */
       pooled?: boolean;
     }
-  | { kind: 'skipped-payload'; header: RequestHeader }
-  /** A write whose payload the caller took over (`handOver`) and has written: `error` if it failed. */
-  | { kind: 'written'; header: RequestHeader; error: BlockError | undefined };
+  | { kind: 'skipped-payload'; header: RequestHeader };
 
 type State =
   | { s: 'header' }
   | { s: 'payload'; header: RequestHeader; buf: Buffer | undefined; filled: number }
-  | { s: 'handed-over'; header: RequestHeader; written: boolean; error: BlockError | undefined }
   | { s: 'skip'; left: number };
 
 /** A payload with fewer bytes than this still to come is read through the staging buffer. */
@@ -105,38 +97,6 @@ export class RequestParser {
   }
 
   /**
-   * The header of the write whose payload is under way, when at least DIRECT_MIN bytes of it are
-   * still to come and none went to a buffer yet: the caller may take the payload over.
-   */
-  largePayloadUnderWay(): RequestHeader | undefined {
-    const st = this.state;
-    if (st.s !== 'payload' || st.buf || st.header.length - this.q.length < DIRECT_MIN) return undefined;
-    return st.header;
-  }
-
-  /**
-   * The caller takes over the payload named by `largePayloadUnderWay`: returns the bytes of it
-   * received so far, usually a view of the socket reader's staging buffer, valid only until the
-   * next read (the caller writes them at once); the caller reads the rest from the socket itself,
-   * writes the payload, and reports with `payloadWritten`. Until then `next` returns nothing.
-   */
-  handOver(): Buffer {
-    const st = this.state;
-    if (st.s !== 'payload' || st.buf) throw new Error('RequestParser.handOver: no payload to hand over');
-    const head = this.q.take(this.q.length);
-    this.state = { s: 'handed-over', header: st.header, written: false, error: undefined };
-    return head;
-  }
-
-  /** The payload handed over is written (`error` undefined) or failed; the stream is in step. */
-  payloadWritten(error: BlockError | undefined): void {
-    const st = this.state;
-    if (st.s !== 'handed-over') throw new Error('RequestParser.payloadWritten: nothing was handed over');
-    st.written = true;
-    st.error = error;
-  }
-
-  /**
    * `n` bytes landed at the start of the buffer `directTarget` returned last. Returns false (and
    * counts nothing) when the parser no longer waits for them.
    */
@@ -184,11 +144,6 @@ export class RequestParser {
           const payload = takeWriteBuffer(st.header.length);
           this.q.copyInto(payload, 0, payload.length);
           return { kind: 'request', header: st.header, payload, pooled: true };
-        }
-        case 'handed-over': {
-          if (!st.written) return undefined;
-          this.state = { s: 'header' };
-          return { kind: 'written', header: st.header, error: st.error };
         }
         case 'skip': {
           st.left -= this.q.skip(st.left);

@@ -11,7 +11,7 @@
 import { after } from 'node:test';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import type { BlockDevice, HostReadSource, HostWriteTarget } from '../../src/block/index.js';
+import type { BlockDevice, HostReadSource } from '../../src/block/index.js';
 import {
   CHUNK_HEADER_SIZE,
   decodeChunkHeader,
@@ -99,29 +99,16 @@ export function describeRun(r: RunResult): string {
 
 export { skipWithout } from '../helpers/tools.js';
 
-/**
- * `dev` with the host-file accesses it gave counted: write targets (large writes spliced into the
- * file) and read sources (large replies sent from the file).
- */
-export function countedHostAccess(dev: BlockDevice): {
-  device: BlockDevice;
-  targets: () => number;
-  sources: () => number;
-} {
-  let targets = 0;
+/** `dev` with the read sources it gave counted (large replies sent from the file). */
+export function countedHostAccess(dev: BlockDevice): { device: BlockDevice; sources: () => number } {
   let sources = 0;
   const device = Object.create(dev) as BlockDevice;
-  device.writeTarget = (o: number, l: number): HostWriteTarget | undefined => {
-    const t = dev.writeTarget?.(o, l);
-    if (t) targets++;
-    return t;
-  };
   device.readSource = (o: number, l: number): HostReadSource | undefined => {
     const src = dev.readSource?.(o, l);
     if (src) sources++;
     return src;
   };
-  return { device, targets: () => targets, sources: () => sources };
+  return { device, sources: () => sources };
 }
 
 /** Fails instead of hanging when `p` does not settle within `ms`. */

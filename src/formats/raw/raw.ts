@@ -9,7 +9,6 @@ import {
   type BlockCaps,
   type Extent,
   type HostReadSource,
-  type HostWriteTarget,
   type WriteOptions,
   type ZeroOptions,
 } from '../../block/index.js';
@@ -72,10 +71,6 @@ export class RawImage implements Image {
 
   write(offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     return this.file.write(offset, data, opts);
-  }
-
-  writeTarget(offset: number, length: number): HostWriteTarget | undefined {
-    return this.file.writeTarget(offset, length);
   }
 
   readSource(offset: number, length: number): HostReadSource | undefined {

@@ -61,8 +61,9 @@ export interface Extent {
 
 /**
  * A read that the caller carries out itself, straight from the host file that holds its range
- * (the NBD server sends large read replies from the file with sendfile(2): block/file-sender.ts). The
- * device counts the read in flight until `finish`, so that closing waits for it.
+ * (the NBD server sends large read replies from the file with sendfile(2):
+ * block/file-sender.ts). The device counts the read in flight until `finish`, so that closing
+ * waits for it.
  */
 export interface HostReadSource {
   /** The host file's descriptor, open for buffered reads. */

@@ -66,6 +66,33 @@ export function applyListenerCongestion(server: net.Server, choice: string): voi
   }
 }
 
+/**
+ * Starts `server` listening at `where` (a TCP port on a host, or a Unix socket path) and applies
+ * `choice` to it (applyListenerCongestion). All or nothing: when the congestion control cannot be
+ * set, the server is closed again before the error is thrown, so a failed listen holds no port.
+ */
+export async function listenTuned(
+  server: net.Server,
+  where: { host?: string; port: number } | { path: string },
+  choice: string,
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in where) server.listen(where.path, done);
+    else server.listen(where.port, where.host, done);
+  });
+  try {
+    applyListenerCongestion(server, choice);
+  } catch (err) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  }
+}
+
 /** Whether a connection's two ends are on this host (its segments go over loopback). */
 export function isLocalConnection(socket: net.Socket): boolean {
   const remote = socket.remoteAddress;

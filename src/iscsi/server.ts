@@ -18,7 +18,7 @@
  * by default a connection from this host is moved off BBR.
  */
 import net from 'node:net';
-import { applyListenerCongestion, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
+import { listenTuned, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
 import type { BusyPoll } from '../util/index.js';
 import { Connection } from './connection.js';
 import type { ConnectionStats, ConnectionTimers } from './connection-context.js';
@@ -101,7 +101,7 @@ export class IscsiServer {
   async listen(
     portals: { host: string; port: number }[] = [{ host: '0.0.0.0', port: ISCSI_DEFAULT_PORT }],
   ): Promise<BoundPortal[]> {
-    const opened: net.Server[] = [];
+    const before = this.listeners.length;
     try {
       for (const p of portals) {
         const label = formatHostPort(p.host, p.port);
@@ -109,23 +109,13 @@ export class IscsiServer {
         server.maxConnections = this.opts.maxConnections ?? 256;
         const portal: BoundPortal = { host: p.host, port: p.port, label };
         server.on('connection', (s) => this.accept(s, portal));
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(p.port, p.host, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        opened.push(server);
-        applyListenerCongestion(server, this.congestion);
+        await listenTuned(server, p, this.congestion);
         const a = server.address();
         if (a && typeof a !== 'string') portal.port = a.port;
         this.listeners.push({ server, portal });
       }
     } catch (err) {
-      for (const server of opened) {
-        const i = this.listeners.findIndex((l) => l.server === server);
-        if (i >= 0) this.listeners.splice(i, 1);
+      for (const { server } of this.listeners.splice(before)) {
         await new Promise<void>((resolve) => server.close(() => resolve()));
       }
       throw err;

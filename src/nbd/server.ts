@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits, type ConnectionStats } from './connection.js';
 import { ExportTable, NbdExport } from './export.js';
-import { applyListenerCongestion, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
+import { listenTuned, TCP_CONGESTION_AUTO, tuneAcceptedCongestion } from '../block/index.js';
 import type { BusyPoll } from '../util/index.js';
 
 /** IANA's port for NBD (proto.md "Newstyle negotiation"). */
@@ -65,25 +65,10 @@ export class NbdServer {
 
   /** Starts listening; resolves to the bound address ("host:port" or the socket path). */
   async listen(addr: ListenAddress): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      const done = (): void => {
-        this.server.off('error', onError);
-        resolve();
-      };
-      if ('path' in addr) this.server.listen(addr.path, done);
-      else this.server.listen(addr.port, addr.host, done);
-    });
+    await listenTuned(this.server, addr, this.congestion);
     if ('path' in addr) {
       this.socketPath = addr.path;
       return addr.path;
-    }
-    try {
-      applyListenerCongestion(this.server, this.congestion);
-    } catch (err) {
-      await new Promise<void>((resolve) => this.server.close(() => resolve()));
-      throw err;
     }
     return this.address();
   }

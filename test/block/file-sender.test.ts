@@ -27,7 +27,7 @@ function bytes(len: number, seed: number): Buffer {
   return b;
 }
 
-/** A connected pair: `server` is accepted paused (nothing reads it), `client` writes. */
+/** A connected pair: `server` (accepted paused) and `client`. */
 async function pair(): Promise<{ server: net.Socket; client: net.Socket; close: () => void }> {
   const srv = net.createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -46,11 +46,11 @@ async function pair(): Promise<{ server: net.Socket; client: net.Socket; close: 
   };
 }
 
-/** A file of `size` zero bytes in a fresh directory, opened `flags`. */
-function zeroFile(size: number, flags = 'r+', base?: string): { file: string; fd: number } {
+/** A file of `size` zero bytes in a fresh directory (under `base`, else the OS temp dir). */
+function zeroFile(size: number, base?: string): string {
   const file = path.join(tmpDir('vdisk-sendfile-', base), 'f.raw');
   fs.writeFileSync(file, Buffer.alloc(size));
-  return { file, fd: fs.openSync(file, flags) };
+  return file;
 }
 
 /** The socket's descriptor (block/file-sender.ts, socketFd), which these tests need to have. */
@@ -66,24 +66,22 @@ function countedSource(fd: number, position: number): HostReadSource & { finishe
 }
 
 interface Rig {
-  file: string;
   fd: number;
-  server: net.Socket;
   client: net.Socket;
   s: FileSender;
 }
 
 /**
- * A zero file of `size` bytes opened `flags`, a socket pair, and a file sender on the pair's
- * server side, for `fn`; the sockets and the file are closed after it.
+ * A zero file of `size` bytes, a socket pair, and a file sender on the pair's server side, for
+ * `fn`; the sockets and the file are closed after it.
  */
-async function withSender(size: number, flags: string, fn: (r: Rig) => Promise<void>): Promise<void> {
-  const { file, fd } = zeroFile(size, flags);
+async function withSender(size: number, fn: (r: Rig) => Promise<void>): Promise<void> {
+  const fd = fs.openSync(zeroFile(size), 'r+');
   const { server, client, close } = await pair();
   try {
     const s = FileSender.open(fdOf(server));
     assert.ok(s, 'sendfile(2) is available on this machine');
-    await fn({ file, fd, server, client, s });
+    await fn({ fd, client, s });
   } finally {
     close();
     fs.closeSync(fd);
@@ -130,7 +128,7 @@ function collect(sock: net.Socket, n: number): Promise<Buffer> {
 }
 
 test('a reply goes out whole: header, then the file range, also when the socket fills', async () => {
-  await withSender(8 << 20, 'r+', async ({ fd, client, s }) => {
+  await withSender(8 << 20, async ({ fd, client, s }) => {
     const data = bytes(6 << 20, 5);
     fs.writeSync(fd, data, 0, data.length, 4096);
     const header = Buffer.from('a 28-byte header, then data');
@@ -162,7 +160,7 @@ test('a reply goes out whole: header, then the file range, also when the socket 
 });
 
 test('a file that ends early, or a peer that is gone, loses the stream; the source is finished', async () => {
-  await withSender(1 << 20, 'r+', async ({ fd, client, s }) => {
+  await withSender(1 << 20, async ({ fd, client, s }) => {
     const early = countedSource(fd, (1 << 20) - 1000);
     const o = await sendAll(s, Buffer.from('hdr'), early, 4096);
     assert.deepEqual(o, { kind: 'lost', message: 'EIO while sending a read reply from the file' });
@@ -180,7 +178,7 @@ test('a file that ends early, or a peer that is gone, loses the stream; the sour
 });
 
 test('close while a reply waits for room: no outcome, the source finished', async () => {
-  await withSender(8 << 20, 'r+', async ({ fd, client, s }) => {
+  await withSender(8 << 20, async ({ fd, client, s }) => {
     client.pause();
     const src = countedSource(fd, 0);
     let outcomes = 0;
@@ -201,7 +199,7 @@ test(
   'HostFile gives read sources only for files on tmpfs with no holes, within the file; close waits',
   { skip: SHM ? false : 'no tmpfs at /dev/shm' },
   async () => {
-    const onDisk = await HostFile.open(zeroFile(1 << 20).file, { lock: false });
+    const onDisk = await HostFile.open(zeroFile(1 << 20), { lock: false });
     if (!onTmpfs(os.tmpdir())) assert.equal(onDisk.readSource(0, 4096), undefined);
     await onDisk.close();
     const sparsePath = path.join(tmpDir('vdisk-sendfile-', SHM), 'sparse.raw');
@@ -211,8 +209,7 @@ test(
     assert.equal(sparse.readSource(0, 4096), undefined, 'a file with holes');
     await sparse.close();
 
-    const { file, fd: spare } = zeroFile(1 << 20, 'r+', SHM);
-    fs.closeSync(spare);
+    const file = zeroFile(1 << 20, SHM);
     const f = await HostFile.open(file, { readOnly: true, lock: false });
     assert.equal(f.readSource((1 << 20) - 4096, 8192), undefined, 'past the end of the file');
     const src = f.readSource(4096, 65536);

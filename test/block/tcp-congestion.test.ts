@@ -2,7 +2,8 @@
  * TCP congestion control of accepted connections (block/tcp-congestion.ts, native tcpCongestion):
  * the native helper reads and sets TCP_CONGESTION and reports a bad name or a non-socket as an
  * errno error; an algorithm named for a listening socket reaches every connection it accepts,
- * and an unknown one fails with a message naming it; `auto` moves a connection from this host
+ * and an unknown one fails with a message naming it (`listenTuned` then closes the listener it
+ * opened); `auto` moves a connection from this host
  * off BBR and leaves any other algorithm alone; `system` leaves BBR; the NBD server applies its
  * option and reports the algorithm in its connection stats.
  */
@@ -13,6 +14,7 @@ import net from 'node:net';
 import {
   applyListenerCongestion,
   isLocalConnection,
+  listenTuned,
   MemoryDevice,
   native,
   socketFd,
@@ -25,7 +27,7 @@ import { congestionCases } from '../helpers/congestion.js';
 const tcpCongestion = native().tcpCongestion;
 const noHelper = tcpCongestion ? false : 'the native helper has no tcpCongestion';
 
-/** The socket's descriptor (block/splice.ts, socketFd), which these tests need to have. */
+/** The socket's descriptor (block/file-sender.ts, socketFd), which these tests need to have. */
 function fdOf(s: net.Socket | net.Server): number {
   const fd = socketFd(s);
   assert.ok(fd !== undefined, 'the socket has a descriptor');
@@ -136,6 +138,27 @@ test('an unknown algorithm fails at the listener with a message naming it', { sk
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
+
+test(
+  'listenTuned: an unknown algorithm closes the listener again; reno is set on it',
+  { skip: noHelper },
+  async () => {
+    const failed = net.createServer();
+    await assert.rejects(
+      listenTuned(failed, { host: '127.0.0.1', port: 0 }, 'nosuchalgo'),
+      (err: unknown) => err instanceof TcpCongestionError && err.code === 'ENOENT',
+    );
+    assert.equal(failed.listening, false, 'the failed listener holds no port');
+    const server = net.createServer();
+    await listenTuned(server, { host: '127.0.0.1', port: 0 }, 'reno');
+    try {
+      assert.equal(server.listening, true);
+      assert.equal(tcpCongestion!(fdOf(server)), 'reno');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  },
+);
 
 test(
   'auto moves a local connection off BBR; system leaves it there',

@@ -54,7 +54,8 @@ export class BlockStatusReader {
         switch (e.kind) {
           case 'normal': {
             // One host query for the whole host-contiguous run.
-            const m = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
+            const r = this.map.runEnd(e, gc, last);
+            const m = Math.min(end, (typeof r === 'number' ? r : await r) * cs) - pos;
             for (const x of await this.hostStatus(pos, m, e.hostOffset + within)) appendExtent(out, x);
             pos += m;
             continue;
@@ -96,7 +97,8 @@ export class BlockStatusReader {
             }
             break;
           case 'unallocated': {
-            const m = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
+            const r = this.map.runEnd(e, gc, last);
+            const m = Math.min(end, (typeof r === 'number' ? r : await r) * cs) - pos;
             for (const x of await this.backingStatus(pos, m)) appendExtent(out, x);
             pos += m;
             continue;

@@ -189,16 +189,23 @@ export class ClusterMap {
    * The end of the run that guest cluster `gc` starts (its entry `e`, normal or unallocated): the
    * first cluster after it, at most `last` + 1, that does not continue the run. A normal cluster
    * is continued by the next host cluster, an unallocated one by another unallocated one. Readers
-   * use it to cover a run with one host read or one extent.
+   * use it to cover a run with one host read or one extent. A number when every table the scan
+   * needs is cached (the common case, which then costs the per-request path no await); a promise
+   * when one has to be loaded.
    */
-  async runEnd(e: L2Entry, gc: number, last: number): Promise<number> {
-    let g = gc + 1;
+  runEnd(e: L2Entry, gc: number, last: number): number | Promise<number> {
+    const g = this.cachedRunEnd(e, gc, gc + 1, last);
+    // Stopped past the range, or at a cached entry that ends the run; else at an uncached table.
+    if (g > last || this.entryNow(g) !== undefined) return g;
+    return this.loadingRunEnd(e, gc, g, last);
+  }
+
+  /** `runEnd` from cluster `g` on, whose table is not cached: loads the tables as it goes. */
+  private async loadingRunEnd(e: L2Entry, gc: number, g: number, last: number): Promise<number> {
     for (;;) {
-      g = this.cachedRunEnd(e, gc, g, last);
-      if (g > last) return g;
-      // Stopped at the run's end, or at a table that is not cached yet.
-      if (!continuesRun(e, gc, this.entryNow(g) ?? (await this.entry(g)), g, this.s.clusterSize)) return g;
-      g++;
+      if (!continuesRun(e, gc, await this.entry(g), g, this.s.clusterSize)) return g;
+      g = this.cachedRunEnd(e, gc, g + 1, last);
+      if (g > last || this.entryNow(g) !== undefined) return g;
     }
   }
 

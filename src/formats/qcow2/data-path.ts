@@ -90,7 +90,8 @@ export class DataPath {
       switch (e.kind) {
         case 'normal': {
           // Coalesce clusters that are contiguous on the host too.
-          n = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
+          const r = this.map.runEnd(e, gc, last);
+          n = Math.min(end, (typeof r === 'number' ? r : await r) * cs) - pos;
           await this.s.file.pread(e.hostOffset + within, buf.subarray(done, done + n));
           break;
         }
@@ -98,7 +99,8 @@ export class DataPath {
           buf.fill(0, done, done + n);
           break;
         case 'unallocated': {
-          n = Math.min(end, (await this.map.runEnd(e, gc, last)) * cs) - pos;
+          const r = this.map.runEnd(e, gc, last);
+          n = Math.min(end, (typeof r === 'number' ? r : await r) * cs) - pos;
           await this.readBacking(pos, buf.subarray(done, done + n));
           break;
         }

@@ -15,8 +15,13 @@
 // machine a server's throughput drifted by a third over a minute. A server that fio is not
 // talking to sits idle, waiting on its listening socket.
 //
+// With nbdkit there is a fourth server on the raw jobs, nbdkit's null plugin: it stores nothing,
+// reads return zeroes and writes are dropped, so it costs fio the least a server can. Its rate is
+// the most this client gets out of any server on this machine (fio and the server share its two
+// cores), and vdisk's against it says how much of the client's reach vdisk leaves unused.
+//
 // Prints, per job and server: IOPS, MB/s, p99 completion latency, and vdisk's IOPS divided by
-// qemu-nbd's and by nbdkit's.
+// qemu-nbd's, by nbdkit's and by the null plugin's.
 //
 // Environment: VDISK_BENCH_DIR (default /dev/shm when it exists, as the issue's reference figures
 // are on tmpfs; else the OS temp dir), VDISK_BENCH_NBD_SIZE (default 1G; one copy per server
@@ -85,7 +90,7 @@ async function waitForPort(port, child) {
 }
 
 /** Starts one server for `file` in `format`; resolves to { uri, stop }. */
-async function startServer(kind, { root, file, format }) {
+async function startServer(kind, { root, file, format, size }) {
   const port = await freePort();
   let child;
   if (kind === 'vdisk') {
@@ -116,7 +121,8 @@ async function startServer(kind, { root, file, format }) {
       { stdio: 'ignore' },
     );
   } else {
-    child = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), '-e', 'disk', 'file', file], {
+    const plugin = kind === 'null' ? ['null', `size=${size}`] : ['file', file];
+    child = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), '-e', 'disk', ...plugin], {
       stdio: 'ignore',
     });
   }
@@ -197,20 +203,21 @@ export async function run({ root }) {
       pad('MB/s', 9) +
       pad('p99 us', 9) +
       pad('vdisk/qemu-nbd', repeat > 1 ? 22 : 16) +
-      pad('vdisk/nbdkit', repeat > 1 ? 20 : 14);
+      pad('vdisk/nbdkit', repeat > 1 ? 20 : 14) +
+      (withNbdkit ? pad('vdisk/null', repeat > 1 ? 20 : 14) : '');
     console.log(header);
     for (const [format, file] of [
       ['raw', raw],
       ['qcow2', qcow2],
     ]) {
-      const kinds = ['vdisk', 'qemu-nbd', ...(withNbdkit && format === 'raw' ? ['nbdkit'] : [])];
+      const kinds = ['vdisk', 'qemu-nbd', ...(withNbdkit && format === 'raw' ? ['nbdkit', 'null'] : [])];
       const servers = {};
       const results = {}; // job name -> server -> one result per round
       try {
         for (const kind of kinds) {
           const copy = `${file}.${kind}`;
-          fs.copyFileSync(file, copy);
-          servers[kind] = await startServer(kind, { root, file: copy, format });
+          if (kind !== 'null') fs.copyFileSync(file, copy);
+          servers[kind] = await startServer(kind, { root, file: copy, format, size });
         }
         for (let round = 0; round < repeat; round++) {
           for (const [j, job] of jobs.entries()) {
@@ -249,7 +256,8 @@ export async function run({ root }) {
               pad(median(runs.map((x) => x.mbps)).toFixed(0), 9) +
               pad(median(runs.map((x) => x.p99us)).toFixed(0), 9) +
               pad(ratio('qemu-nbd'), repeat > 1 ? 22 : 16) +
-              pad(ratio('nbdkit'), repeat > 1 ? 20 : 14),
+              pad(ratio('nbdkit'), repeat > 1 ? 20 : 14) +
+              (withNbdkit ? pad(ratio('null'), repeat > 1 ? 20 : 14) : ''),
           );
         }
       }

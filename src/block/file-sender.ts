@@ -11,7 +11,6 @@
  * one stream would tear it apart. A reply whose header is out cannot be taken back: any failure
  * while sending it loses the stream.
  */
-import type net from 'node:net';
 import os from 'node:os';
 import type { HostReadSource } from './device.js';
 import { native } from './native.js';
@@ -88,15 +87,6 @@ export class FileSender {
     p.source.finish();
     p.done(sendOutcome(code));
   }
-}
-
-/**
- * The descriptor under a Node socket or server, for the native helper: undefined when it has none
- * (not yet connected or listening, or closed).
- */
-export function socketFd(handleOwner: net.Socket | net.Server): number | undefined {
-  const fd = (handleOwner as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));

@@ -7,7 +7,7 @@ export * from './cache-mode.js';
 export * from './host-file.js';
 export * from './memory.js';
 export * from './image-lock.js';
-export { alignedBuffer, native, pageAlignedBuffer, type NativeHelper } from './native.js';
+export { alignedBuffer, native, pageAlignedBuffer, socketFd, type NativeHelper } from './native.js';
 export * from './aio.js';
 export * from './file-sender.js';
 export * from './tcp-congestion.js';

@@ -4,6 +4,7 @@
  * open-file-description locks and the io_uring / Linux AIO engines.
  */
 import { createRequire } from 'node:module';
+import type net from 'node:net';
 import { BlockError } from '../util/index.js';
 
 export interface NativeHelper {
@@ -116,4 +117,13 @@ export function pageAlignedBuffer(size: number): Buffer {
   const mod = native().pageOffset?.(raw, PAGE) ?? 0;
   const skip = (PAGE - mod) % PAGE;
   return raw.subarray(skip, skip + size);
+}
+
+/**
+ * The descriptor under a Node socket or server, for the native helper: undefined when it has none
+ * (not yet connected or listening, or closed).
+ */
+export function socketFd(handleOwner: net.Socket | net.Server): number | undefined {
+  const fd = (handleOwner as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }

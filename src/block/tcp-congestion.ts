@@ -21,8 +21,7 @@
  * stands.
  */
 import type net from 'node:net';
-import { native } from './native.js';
-import { socketFd } from './file-sender.js';
+import { native, socketFd } from './native.js';
 
 export const TCP_CONGESTION_AUTO = 'auto';
 export const TCP_CONGESTION_SYSTEM = 'system';

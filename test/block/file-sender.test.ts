@@ -53,7 +53,7 @@ function zeroFile(size: number, base?: string): string {
   return file;
 }
 
-/** The socket's descriptor (block/file-sender.ts, socketFd), which these tests need to have. */
+/** The socket's descriptor (block/native.ts, socketFd), which these tests need to have. */
 function fdOf(s: net.Socket): number {
   const fd = socketFd(s);
   assert.ok(fd !== undefined, 'the socket has a descriptor');

@@ -27,7 +27,7 @@ import { congestionCases } from '../helpers/congestion.js';
 const tcpCongestion = native().tcpCongestion;
 const noHelper = tcpCongestion ? false : 'the native helper has no tcpCongestion';
 
-/** The socket's descriptor (block/file-sender.ts, socketFd), which these tests need to have. */
+/** The socket's descriptor (block/native.ts, socketFd), which these tests need to have. */
 function fdOf(s: net.Socket | net.Server): number {
   const fd = socketFd(s);
   assert.ok(fd !== undefined, 'the socket has a descriptor');

@@ -49,7 +49,7 @@ describe(
   'NBD large write payloads into a raw file',
   { skip: SHM ? false : 'no tmpfs at /dev/shm' },
   async () => {
-    test('a payload across segments lands in the file; FUA and bad writes take the normal path', async () => {
+    test('a payload across segments lands in the file; a FUA write, and one past the end (ENOSPC)', async () => {
       const { file, image } = await rawImage(8 * MiB);
       const s = await serve([{ name: 'raw', device: image }]);
       const c = await RawClient.connect(s.port);

@@ -80,6 +80,8 @@ let cached: NativeHelper | undefined;
 export function native(): NativeHelper {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
+  // From dist/src/block/native.js (tests), or from the chunk of dist/bundle/ that holds this code
+  // (the `vdisk` command, scripts/bundle.mjs).
   const candidates = ['../../../build/Release/vdisk_native.node', '../../build/Release/vdisk_native.node'];
   for (const c of candidates) {
     try {

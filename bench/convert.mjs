@@ -17,12 +17,22 @@
 // time is that of the whole process, startup included; the sync after it is not timed. Each
 // vdisk output is checked with qemu-img compare.
 //
+// Memory: right before every timed run, a child process touches 1.5x the image size of memory
+// (at most half of what is free) and exits (`prefault` below). The bench machine is a VM whose
+// balloon device reports free guest memory to the host (free page reporting): memory that has
+// stayed free for about 2 s goes back to the host, and the next process to use it faults it in
+// again from the host. The page cache that a convert fills is fresh memory, so without this
+// step a run's time depended on how long the memory had been idle before it: writing 1 GiB into
+// the page cache took 0.22-0.45 s right after freeing memory and 2.33-2.90 s after 6 s idle
+// (docs/benchmarks.md, "Free page reporting"). VDISK_BENCH_PREFAULT=0 leaves it out.
+//
 // Both tools run without NODE_EXTRA_CA_CERTS (see `env` below).
 //
 // Environment: VDISK_BENCH_SIZE (default 2G), VDISK_BENCH_DIR (default: the OS temp dir unless it
 // is tmpfs, then bench/work.tmp), VDISK_BENCH_SEED (default 1), VDISK_BENCH_KEEP=1 keeps files,
 // VDISK_BENCH_REPEAT=N times every case N times per tool, alternating which tool goes first, and
 // prints the medians (and the range): on a shared machine one run of each says little.
+// VDISK_BENCH_PREFAULT=0 skips the memory step above.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -120,6 +130,20 @@ function coldCache(images) {
   }
 }
 
+/**
+ * Touches `bytes` of memory in a child process that then exits, so that the timed run after it
+ * finds that much free memory backed by the host (see the header). Returns the seconds it took.
+ */
+function prefault(bytes) {
+  const chunks = Math.max(1, Math.round(bytes / (128 * MiB)));
+  const t0 = process.hrtime.bigint();
+  must(process.execPath, [
+    '-e',
+    `const keep = []; for (let i = 0; i < ${chunks}; i++) keep.push(Buffer.alloc(${128 * MiB}, 1));`,
+  ]);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 function timed(cmd, args) {
   const t0 = process.hrtime.bigint();
   const r = sh(cmd, args);
@@ -139,6 +163,7 @@ export async function run({ root }) {
   const repeat = Number(process.env.VDISK_BENCH_REPEAT ?? 1);
   if (!(Number.isInteger(repeat) && repeat >= 1))
     throw new Error(`VDISK_BENCH_REPEAT: '${process.env.VDISK_BENCH_REPEAT}' is not a count of runs`);
+  const prefaultBytes = process.env.VDISK_BENCH_PREFAULT === '0' ? 0 : Math.min(1.5 * size, os.freemem() / 2);
   const dir = fs.mkdtempSync(path.join(benchDir(root), 'vdisk-bench-'));
   const vdisk = path.join(root, 'bin', 'vdisk.js');
   const f = (name) => path.join(dir, name);
@@ -151,6 +176,12 @@ export async function run({ root }) {
       `source: ${(size / MiB).toFixed(0)} MiB raw, ${(data / MiB).toFixed(0)} MiB of random data ` +
         `in 1-8 MiB runs (seed ${seed}); ${os.cpus().length} CPUs; ` +
         'images evicted from the page cache before every run',
+    );
+    console.log(
+      prefaultBytes > 0
+        ? `memory: ${(prefaultBytes / MiB).toFixed(0)} MiB touched and freed by a child process ` +
+            'right before every run (VDISK_BENCH_PREFAULT=0 skips it)'
+        : 'memory: not prefaulted (VDISK_BENCH_PREFAULT=0)',
     );
     if (process.env.NODE_EXTRA_CA_CERTS !== undefined)
       console.log('NODE_EXTRA_CA_CERTS is set here: both tools run without it (see bench/convert.mjs)');
@@ -185,6 +216,7 @@ export async function run({ root }) {
         for (const tool of order) {
           fs.rmSync(f(c.out), { force: true });
           coldCache(images);
+          if (prefaultBytes > 0) prefault(prefaultBytes);
           const argv = [...c.args, f(c.src), f(c.out)];
           let run =
             tool === 'vdisk'

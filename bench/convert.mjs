@@ -23,8 +23,8 @@
 // stayed free for about 2 s goes back to the host, and the next process to use it faults it in
 // again from the host. The page cache that a convert fills is fresh memory, so without this
 // step a run's time depended on how long the memory had been idle before it: writing 1 GiB into
-// the page cache took 0.22-0.45 s right after freeing memory and 2.33-2.90 s after 6 s idle
-// (docs/benchmarks.md, "Free page reporting"). VDISK_BENCH_PREFAULT=0 leaves it out.
+// the page cache took 0.23-0.45 s right after freeing memory and 2.33-2.90 s after 6 s idle
+// (docs/benchmarks.md, "Run 10"). VDISK_BENCH_PREFAULT=0 leaves it out.
 //
 // Both tools run without NODE_EXTRA_CA_CERTS (see `env` below).
 //
@@ -132,16 +132,14 @@ function coldCache(images) {
 
 /**
  * Touches `bytes` of memory in a child process that then exits, so that the timed run after it
- * finds that much free memory backed by the host (see the header). Returns the seconds it took.
+ * finds that much free memory backed by the host (see the header).
  */
 function prefault(bytes) {
   const chunks = Math.max(1, Math.round(bytes / (128 * MiB)));
-  const t0 = process.hrtime.bigint();
   must(process.execPath, [
     '-e',
     `const keep = []; for (let i = 0; i < ${chunks}; i++) keep.push(Buffer.alloc(${128 * MiB}, 1));`,
   ]);
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function timed(cmd, args) {

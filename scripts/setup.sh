@@ -36,5 +36,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# npm ci runs node-gyp (the native helper) and `prepare` (the TypeScript build).
+# npm ci runs node-gyp (the native helper) and `prepare` (the TypeScript build, then the bundle
+# that bin/vdisk.js runs: scripts/bundle.mjs, with esbuild from the devDependencies).
 npm ci --no-audit --no-fund
